@@ -1,0 +1,34 @@
+"""Who is calling: the logged-in user from the Bearer token, or an internal service."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import current_app, request
+from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+
+from shared.db import db
+from shared.errors import AccountDisabled, AccountUnavailable, Forbidden
+from shared.models import User
+
+
+def current_user() -> User:
+    """Verify the access token and load its user; a disabled or deleted account's tokens stop working."""
+    verify_jwt_in_request()
+    identity = get_jwt_identity()
+    user = db.session.get(User, int(identity)) if str(identity).isdigit() else None
+    if user is None:
+        raise AccountUnavailable()
+    if not user.is_active:
+        raise AccountDisabled()
+    return user
+
+
+def require_internal_caller() -> None:
+    """Allow the service token (`X-Service-Token`) or an admin user's access token."""
+    expected = current_app.config["SERVICE_TOKEN"]
+    offered = request.headers.get("X-Service-Token", "")
+    if expected and offered and hmac.compare_digest(expected.encode(), offered.encode()):
+        return
+    if not current_user().is_admin:
+        raise Forbidden("internal endpoint: service token or admin required")

@@ -1,0 +1,63 @@
+"""Accounts and tokens: register, login, refresh, me."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt_identity, jwt_required
+
+from shared import users
+from shared.db import db
+from shared.errors import AccountDisabled, AccountUnavailable, Unauthorized
+from shared.models import User
+
+from ..auth import current_user
+from ..body import load_body
+from ..schemas.auth import LoginSchema, RegisterSchema, dump_user
+
+bp = Blueprint("auth", __name__, url_prefix="/api/auth")
+
+register_schema = RegisterSchema()
+login_schema = LoginSchema()
+
+
+def _tokens(user: User) -> dict:
+    identity = str(user.id)
+    return {
+        "user": dump_user(user),
+        "accessToken": create_access_token(identity=identity),
+        "refreshToken": create_refresh_token(identity=identity),
+    }
+
+
+@bp.post("/register")
+def register():
+    data = load_body(register_schema)
+    user = users.create_user(data["email"], data["password"])
+    db.session.commit()
+    return jsonify(success=True, data=_tokens(user)), 201
+
+
+@bp.post("/login")
+def login():
+    data = load_body(login_schema)
+    user = users.authenticate(data["email"], data["password"])
+    if user is None:
+        raise Unauthorized("wrong email or password")
+    return jsonify(success=True, data=_tokens(user))
+
+
+@bp.post("/refresh")
+@jwt_required(refresh=True)
+def refresh():
+    identity = get_jwt_identity()
+    user = db.session.get(User, int(identity)) if str(identity).isdigit() else None
+    if user is None:
+        raise AccountUnavailable()
+    if not user.is_active:
+        raise AccountDisabled()
+    return jsonify(success=True, data={"user": dump_user(user), "accessToken": create_access_token(identity)})
+
+
+@bp.get("/me")
+def me():
+    return jsonify(success=True, data={"user": dump_user(current_user())})

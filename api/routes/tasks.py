@@ -1,0 +1,138 @@
+"""Tasks: create, list, detail, internal status update, cancel, retry."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from shared import lifecycle, queues, tasks
+from shared.app import redis_client
+from shared.db import db
+from shared.errors import Conflict
+from shared.models import Task, User
+
+from ..auth import current_user, require_internal_caller
+from ..body import json_body, load_body, load_query
+from ..schemas.tasks import OPTIONAL_KEYS, CreateTaskSchema, ListQuerySchema, StatusUpdateSchema, TaskSchema
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("tasks", __name__, url_prefix="/api/task")
+
+create_schema = CreateTaskSchema()
+list_schema = ListQuerySchema()
+status_schema = StatusUpdateSchema()
+task_schema = TaskSchema()
+
+
+def dump_task(task: Task, *, with_position: bool = False) -> dict[str, Any]:
+    data = task_schema.dump(task)
+    for key in OPTIONAL_KEYS:
+        if data.get(key) is None:
+            data.pop(key, None)
+    if with_position and task.status == "pending":
+        data["queuePosition"] = _queue_position(task)
+    return data
+
+
+@bp.post("/create")
+def create():
+    data = load_body(create_schema)
+    key = tasks.check_idempotency_key(request.headers.get("Idempotency-Key"))
+    user = current_user()
+    return _create(user, data["type"], data["inputImageUrl"], data["params"], key, raw=json_body())
+
+
+@bp.get("/list")
+def list_tasks():
+    query = load_query(list_schema)
+    user = current_user()
+    page, total = tasks.list_for_user(
+        user.id,
+        limit=query["limit"],
+        offset=query["offset"],
+        status=query.get("status"),
+        task_type=query.get("type"),
+    )
+    return jsonify(
+        success=True,
+        data={
+            "tasks": [dump_task(t) for t in page],
+            "total": total,
+            "limit": query["limit"],
+            "offset": query["offset"],
+        },
+    )
+
+
+@bp.get("/<task_id>")
+def detail(task_id: str):
+    task = tasks.get_owned(task_id, current_user().id)
+    return jsonify(success=True, data=dump_task(task, with_position=True))
+
+
+@bp.put("/<task_id>/status")
+def update_status(task_id: str):
+    data = load_body(status_schema)
+    require_internal_caller()
+    tasks.get_any(task_id)
+    if not lifecycle.transition(task_id, data["status"], data["resultUrls"], data["errorMessage"]):
+        db.session.rollback()
+        raise Conflict(f"illegal status transition to {data['status']!r}")
+    db.session.commit()
+    return jsonify(success=True, message="status updated")
+
+
+@bp.post("/<task_id>/cancel")
+def cancel(task_id: str):
+    task = tasks.get_owned(task_id, current_user().id)
+    if not lifecycle.fail(task.id, lifecycle.CANCELLED_MESSAGE):
+        db.session.rollback()
+        raise Conflict(
+            f"task already ended ({task.status}); only pending or processing tasks can be cancelled"
+        )
+    db.session.commit()
+    queues.cancel_job(redis_client(), task.id)
+    db.session.refresh(task)
+    return jsonify(success=True, data=dump_task(task))
+
+
+@bp.post("/<task_id>/retry")
+def retry(task_id: str):
+    user = current_user()
+    task = tasks.get_owned(task_id, user.id)
+    if task.status != "failed":
+        raise Conflict("only failed tasks can be retried")
+    return _create(user, task.type, task.input_image_url, dict(task.params or {}), None)
+
+
+def _create(user: User, task_type: str, url: str, params: dict, key: str | None, raw: Any = None):
+    idempotency = (key, tasks.request_fingerprint(raw)) if key else None
+    created = tasks.find_replay(user.id, *idempotency) if idempotency else None
+    if created is None:
+        created = tasks.create_task(user.id, task_type, url, params, idempotency=idempotency)
+    if not created.replayed:
+        _enqueue(created.task_id, created.task_type)
+    response = jsonify(created.body)
+    response.status_code = created.status_code
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _enqueue(task_id: str, task_type: str) -> None:
+    """Enqueue after commit. If Redis is down the task stays pending and the reconciler enqueues it."""
+    try:
+        queues.enqueue_task(redis_client(), task_id, task_type, current_app.config["JOB_OVERRIDES"])
+    except Exception:
+        log.exception("enqueue failed for task %s; the reconciler will retry", task_id)
+
+
+def _queue_position(task: Task) -> int | None:
+    try:
+        return queues.queue_position(redis_client(), task.id, task.type)
+    except Exception:
+        log.warning("queue position unavailable for task %s", task.id, exc_info=True)
+        return None

@@ -1,0 +1,163 @@
+"""Configuration, read from the environment once, in one place.
+
+Every setting has a typed default that suits the embedded `make run` setup. Production
+(`APP_ENV=production`) refuses to start with a missing or placeholder secret. Tests subclass
+`Config` (see `tests/conftest.py`) instead of patching the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEV_SECRET = "dev-secret-change-me-0123456789abcdef"
+"""Placeholder secret used by the embedded defaults; production refuses to run with it."""
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid."""
+
+
+def _str(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name)
+    return default if value is None or value == "" else value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept Heroku's `postgres://` and plain `postgresql://`; use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    """Settings for one process. Instantiate with an environment mapping (default `os.environ`)."""
+
+    TESTING = False
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
+        self.APP_ENV = _str(env, "APP_ENV", "development")
+        self.SECRET_KEY = _str(env, "SECRET_KEY", DEV_SECRET)
+        self.JWT_SECRET_KEY = _str(env, "JWT_SECRET_KEY", self.SECRET_KEY)
+        self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=_int(env, "JWT_ACCESS_TOKEN_SECONDS", 900))
+        self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(seconds=_int(env, "JWT_REFRESH_TOKEN_SECONDS", 30 * 86400))
+        self.JWT_ALGORITHM = "HS256"
+        self.JWT_DECODE_ALGORITHMS = ["HS256"]
+        self.JWT_TOKEN_LOCATION = ["headers"]
+        self.SERVICE_TOKEN = _str(env, "SERVICE_TOKEN", "")
+
+        default_db = "sqlite:///" + str(ROOT / "instance" / "app.db")
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(_str(env, "DATABASE_URL", default_db))
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            self.SQLALCHEMY_ENGINE_OPTIONS.update(
+                pool_size=_int(env, "DB_POOL_SIZE", 5),
+                max_overflow=_int(env, "DB_MAX_OVERFLOW", 5),
+                pool_timeout=_int(env, "DB_POOL_TIMEOUT", 5),
+                connect_args={"connect_timeout": _int(env, "DB_CONNECT_TIMEOUT", 5)},
+            )
+        self.REDIS_URL = _str(env, "REDIS_URL", "redis://127.0.0.1:6379/0")
+
+        self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 25 * 1024 * 1024)
+        self.MAX_JSON_BYTES = _int(env, "MAX_JSON_BYTES", 64 * 1024)
+
+        self.TASK_TIMEOUT_SECONDS = _int(env, "TASK_TIMEOUT_SECONDS", 600)
+        self.SWEEP_INTERVAL_SECONDS = _int(env, "SWEEP_INTERVAL_SECONDS", 30)
+        self.RECONCILE_INTERVAL_SECONDS = _int(env, "RECONCILE_INTERVAL_SECONDS", 60)
+        self.RECONCILE_GRACE_SECONDS = _int(env, "RECONCILE_GRACE_SECONDS", 30)
+        self.IDEMPOTENCY_TTL_SECONDS = _int(env, "IDEMPOTENCY_TTL_SECONDS", 48 * 3600)
+
+        self.WORKER_QUEUES = [q for q in _str(env, "WORKER_QUEUES", "").split(",") if q]
+        self.WORKER_PROCESSES = _int(env, "WORKER_PROCESSES", 0)
+        self.WORKER_RUN_CRON = _bool(env, "WORKER_RUN_CRON", True)
+        self.WORKER_PRELOAD = _bool(env, "WORKER_PRELOAD", True)
+        # "type=dotted.path,..." points task types at other jobs (tests use stubs); empty in production.
+        self.JOB_OVERRIDES: dict[str, str] = dict(
+            item.split("=", 1) for item in _str(env, "JOB_OVERRIDES", "").split(",") if "=" in item
+        )
+
+        self.PUBLIC_BASE_URL = _str(env, "PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.STORAGE_BACKEND = _str(env, "STORAGE_BACKEND", "local")
+        self.STORAGE_LOCAL_ROOT = _str(env, "STORAGE_LOCAL_ROOT", str(ROOT / "var" / "storage"))
+        self.STORAGE_SIGNING_SECRET = _str(env, "STORAGE_SIGNING_SECRET", self.SECRET_KEY)
+        self.STORAGE_URL_SECONDS = _int(env, "STORAGE_URL_SECONDS", 7 * 86400)
+        self.S3_BUCKET = _str(env, "S3_BUCKET", "")
+        self.S3_REGION = _str(env, "S3_REGION", "ap-guangzhou")
+        self.S3_ENDPOINT_URL = _str(env, "S3_ENDPOINT_URL", "")
+        self.S3_ACCESS_KEY_ID = _str(env, "S3_ACCESS_KEY_ID", "")
+        self.S3_SECRET_ACCESS_KEY = _str(env, "S3_SECRET_ACCESS_KEY", "")
+        self.S3_ADDRESSING_STYLE = _str(env, "S3_ADDRESSING_STYLE", "virtual")
+        self.S3_SIGNATURE_VERSION = _str(env, "S3_SIGNATURE_VERSION", "s3v4")
+        self.S3_PUBLIC_BASE_URL = _str(env, "S3_PUBLIC_BASE_URL", "")
+        self.S3_PRESIGN = _bool(env, "S3_PRESIGN", True)
+
+        self.ALLOW_PRIVATE_URLS = _bool(env, "ALLOW_PRIVATE_URLS", False)
+        self.FETCH_MAX_BYTES = _int(env, "FETCH_MAX_BYTES", 20 * 1024 * 1024)
+        self.IMAGE_MAX_PIXELS = _int(env, "IMAGE_MAX_PIXELS", 40_000_000)
+        self.IMAGE_MIN_SIDE = _int(env, "IMAGE_MIN_SIDE", 64)
+        self.MODEL_DIR = _str(env, "MODEL_DIR", str(ROOT / "models"))
+        self.INFERENCE_THREADS = _int(env, "INFERENCE_THREADS", 0)
+        self.WHITE_BG_FILL_RATIO = float(_str(env, "WHITE_BG_FILL_RATIO", "0.85"))
+
+        self.RUNNINGHUB_BASE_URL = _str(env, "RUNNINGHUB_BASE_URL", "").rstrip("/")
+        self.RUNNINGHUB_API_KEY = _str(env, "RUNNINGHUB_API_KEY", "")
+        self.RUNNINGHUB_WORKFLOWS_FILE = _str(env, "RUNNINGHUB_WORKFLOWS_FILE", "")
+        self.RUNNINGHUB_WEBHOOK_SECRET = _str(env, "RUNNINGHUB_WEBHOOK_SECRET", "")
+        self.RUNNINGHUB_MAX_CONCURRENCY = _int(env, "RUNNINGHUB_MAX_CONCURRENCY", 3)
+        self.RUNNINGHUB_POLL_SECONDS = _int(env, "RUNNINGHUB_POLL_SECONDS", 10)
+
+        self.LOG_LEVEL = _str(env, "LOG_LEVEL", "INFO")
+
+    @property
+    def is_production(self) -> bool:
+        return self.APP_ENV == "production"
+
+    def validate(self) -> None:
+        """Fail fast on settings that would make a production process unsafe."""
+        if self.is_production:
+            for name in ("SECRET_KEY", "JWT_SECRET_KEY", "STORAGE_SIGNING_SECRET"):
+                value = getattr(self, name)
+                if value == DEV_SECRET or len(value) < 32:
+                    raise ConfigError(
+                        f"{name} must be set to a random string of 32+ characters in production"
+                    )
+            if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+                raise ConfigError("DATABASE_URL must point at PostgreSQL in production")
+            if self.ALLOW_PRIVATE_URLS:
+                raise ConfigError("ALLOW_PRIVATE_URLS is for development and tests only")
+        if self.TASK_TIMEOUT_SECONDS < 1:
+            raise ConfigError("TASK_TIMEOUT_SECONDS must be positive")
+        if self.STORAGE_BACKEND not in {"local", "s3"}:
+            raise ConfigError(f"STORAGE_BACKEND must be 'local' or 's3', got {self.STORAGE_BACKEND!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as a plain mapping (what Flask's `config.from_mapping` takes)."""
+        return {k: v for k, v in vars(self).items() if k.isupper()} | {"TESTING": self.TESTING}

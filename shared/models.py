@@ -1,0 +1,123 @@
+"""Tables: users, tasks, the quota ledger and idempotency records."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import db, utcnow
+
+TASK_TYPES = ("basic_clean", "model_pose12")
+TASK_STATUSES = ("pending", "processing", "success", "failed")
+ACTIVE_STATUSES = ("pending", "processing")
+TERMINAL_STATUSES = ("success", "failed")
+
+LEDGER_REASONS = ("grant", "deduct", "refund")
+"""Why a quota change happened: an operator grant (either sign), a task's charge, a task's refund."""
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def new_task_id() -> str:
+    """Opaque, unguessable task id (also used as the RQ job id)."""
+    return secrets.token_hex(16)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("quota >= 0", name="quota_non_negative"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Stored lower-cased: uniqueness is case-insensitive on every backend.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_member: Mapped[bool] = mapped_column(Boolean, default=False)
+    member_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    quota: Mapped[int] = mapped_column(Integer, default=0)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    def membership_active(self, now: datetime) -> bool:
+        if not self.is_member:
+            return False
+        return self.member_until is None or _aware(self.member_until) > now
+
+
+class Task(db.Model):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_user_created", "user_id", "created_at"),
+        Index("ix_tasks_status_created", "status", "created_at"),
+        Index("ix_tasks_type", "type"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_task_id)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    input_image_url: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class QuotaLedger(db.Model):
+    """Every change of a user's quota. `(task_id, reason)` is unique: one charge and at most one
+    refund per task, enforced by the database whatever the code does."""
+
+    __tablename__ = "quota_ledger"
+    __table_args__ = (
+        UniqueConstraint("task_id", "reason", name="uq_quota_ledger_task_reason"),
+        Index("ix_quota_ledger_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    amount: Mapped[int] = mapped_column(Integer)
+    balance_after: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(16))
+    task_id: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IdempotencyRecord(db.Model):
+    """The first response to a create made with an `Idempotency-Key`, replayed on repeats."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored timestamp is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

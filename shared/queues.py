@@ -1,0 +1,120 @@
+"""Queue names, job specs, retry policies and periodic schedules: defined once, as data.
+
+The web process enqueues by dotted path and never imports `worker/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from redis import Redis
+from rq import Callback, Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+log = logging.getLogger(__name__)
+
+IMAGES = "images"
+"""CPU-bound image pipeline jobs (basic_clean)."""
+RUNNINGHUB = "runninghub"
+"""Short RunningHub submit / poll / collect jobs (model_pose12); never blocked behind images."""
+MAINTENANCE = "maintenance"
+"""Periodic sweeper and reconciler."""
+
+ALL_QUEUES = (MAINTENANCE, RUNNINGHUB, IMAGES)
+"""Default order a worker listens in: cheap, latency-sensitive queues first."""
+
+FAILURE_CALLBACK = "worker.jobs.lifecycle.on_job_failure"
+"""Runs when a task job raises; fails and refunds the task once its retries are exhausted."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    func: str
+    queue: str
+    timeout: int
+    retry_intervals: tuple[int, ...] = ()
+
+    def retry(self) -> Retry | None:
+        if not self.retry_intervals:
+            return None
+        return Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals))
+
+
+JOBS: dict[str, JobSpec] = {
+    "basic_clean": JobSpec(
+        "worker.jobs.images.process_basic_clean", IMAGES, timeout=300, retry_intervals=(5, 20)
+    ),
+    "model_pose12": JobSpec(
+        "worker.jobs.models.submit_model_pose12", RUNNINGHUB, timeout=120, retry_intervals=(10, 30, 60)
+    ),
+}
+"""The job that runs each task type."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    func: str
+    queue: str
+    interval_setting: str
+    timeout: int = 120
+
+
+SCHEDULES: tuple[Schedule, ...] = (
+    Schedule("worker.jobs.maintenance.sweep_timeouts", MAINTENANCE, "SWEEP_INTERVAL_SECONDS"),
+    Schedule("worker.jobs.maintenance.reconcile_tasks", MAINTENANCE, "RECONCILE_INTERVAL_SECONDS"),
+    Schedule("worker.jobs.maintenance.prune_idempotency_keys", MAINTENANCE, "RECONCILE_INTERVAL_SECONDS"),
+)
+"""Periodic jobs, run by the cron scheduler that `worker.py` starts."""
+
+
+def job_spec(task_type: str, overrides: dict[str, str] | None = None) -> JobSpec:
+    spec = JOBS[task_type]
+    if overrides and task_type in overrides:
+        return JobSpec(overrides[task_type], spec.queue, spec.timeout, spec.retry_intervals)
+    return spec
+
+
+def enqueue_task(redis: Redis, task_id: str, task_type: str, overrides: dict[str, str] | None = None) -> Job:
+    """Enqueue the job for a committed task; the task id is the job id."""
+    spec = job_spec(task_type, overrides)
+    return Queue(spec.queue, connection=redis).enqueue(
+        spec.func,
+        task_id,
+        job_id=task_id,
+        job_timeout=spec.timeout,
+        retry=spec.retry(),
+        on_failure=Callback(FAILURE_CALLBACK),
+        result_ttl=3600,
+        failure_ttl=7 * 86400,
+        description=f"{task_type} {task_id}",
+    )
+
+
+def queue_position(redis: Redis, task_id: str, task_type: str) -> int | None:
+    """1-based position of a pending task's job in its queue, or None when not queued."""
+    position = Queue(JOBS[task_type].queue, connection=redis).get_job_position(task_id)
+    return None if position is None else position + 1
+
+
+def job_is_alive(redis: Redis, task_id: str) -> bool:
+    """Whether Redis still holds a job for the task that will run (queued, scheduled, started)."""
+    try:
+        job = Job.fetch(task_id, connection=redis)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    return status not in (None, "finished", "failed", "stopped", "canceled")
+
+
+def cancel_job(redis: Redis, task_id: str) -> None:
+    """Drop a task's job if it has not started; a running job finds its task ended and stops."""
+    try:
+        job = Job.fetch(task_id, connection=redis)
+        if job.get_status(refresh=False) in ("queued", "scheduled", "deferred"):
+            job.cancel()
+    except NoSuchJobError:
+        return
+    except Exception:
+        log.warning("could not cancel job %s", task_id, exc_info=True)

@@ -1,0 +1,1 @@
+"""Job functions, grouped by domain. Each takes ids, never ORM objects."""

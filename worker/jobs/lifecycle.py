@@ -1,0 +1,41 @@
+"""rq callbacks that keep tasks consistent with their jobs."""
+
+from __future__ import annotations
+
+import logging
+
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
+from rq.timeouts import JobTimeoutException
+
+from shared import lifecycle
+from shared.db import db
+
+from ..app import app_context
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR_MESSAGE = "任务处理失败：内部错误，额度已退还 (internal error; your quota unit was refunded)"
+TIMEOUT_MESSAGE = "任务处理失败：处理超时，额度已退还 (processing took too long; your quota unit was refunded)"
+ABANDONED_MESSAGE = "任务处理失败：处理进程中断，额度已退还 (the worker stopped; your quota unit was refunded)"
+
+
+def failure_message(exc_type: type[BaseException] | None) -> str:
+    if exc_type is not None and issubclass(exc_type, JobTimeoutException):
+        return TIMEOUT_MESSAGE
+    if exc_type is not None and issubclass(exc_type, AbandonedJobError):
+        return ABANDONED_MESSAGE
+    return INTERNAL_ERROR_MESSAGE
+
+
+def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """Fail and refund the task once rq has no retries left for its job (called on every failure)."""
+    if job.should_retry:
+        log.warning("task %s job failed (%s); rq will retry", job.id, getattr(exc_type, "__name__", exc_type))
+        return
+    with app_context():
+        if lifecycle.fail(job.id, failure_message(exc_type)):
+            db.session.commit()
+            log.error("task %s failed after retries: %r", job.id, exc_value)
+        else:
+            db.session.rollback()
