@@ -1,0 +1,56 @@
+"""Configuration parsing and production safety."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.config import DEV_SECRET, Config, ConfigError
+
+
+def test_defaults_are_embedded():
+    config = Config({})
+    assert config.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///")
+    assert config.STORAGE_BACKEND == "local"
+    assert config.TASK_TIMEOUT_SECONDS == 600
+    config.validate()
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://u:p@h:5432/d", "postgresql://u:p@h:5432/d", "postgresql+psycopg://u:p@h:5432/d"]
+)
+def test_heroku_postgres_urls_are_accepted(url):
+    assert Config({"DATABASE_URL": url}).SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://u:p@h:5432/d"
+
+
+def test_production_refuses_placeholder_or_short_secret():
+    base = {"APP_ENV": "production", "DATABASE_URL": "postgres://u@h/d"}
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        Config(base).validate()
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        Config({**base, "SECRET_KEY": "short"}).validate()
+    Config({**base, "SECRET_KEY": "x" * 40}).validate()
+    assert DEV_SECRET != "x" * 40
+
+
+def test_production_refuses_sqlite_and_private_urls():
+    secret = {"APP_ENV": "production", "SECRET_KEY": "y" * 40}
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        Config(secret).validate()
+    with pytest.raises(ConfigError, match="ALLOW_PRIVATE_URLS"):
+        Config({**secret, "DATABASE_URL": "postgres://h/d", "ALLOW_PRIVATE_URLS": "1"}).validate()
+
+
+def test_bad_values_fail_fast():
+    with pytest.raises(ConfigError, match="TASK_TIMEOUT_SECONDS"):
+        Config({"TASK_TIMEOUT_SECONDS": "ten"})
+    with pytest.raises(ConfigError, match="S3_PRESIGN"):
+        Config({"S3_PRESIGN": "maybe"})
+    with pytest.raises(ConfigError, match="STORAGE_BACKEND"):
+        Config({"STORAGE_BACKEND": "ftp"}).validate()
+
+
+def test_job_overrides_parse():
+    assert Config({"JOB_OVERRIDES": "basic_clean=a.b,model_pose12=c.d"}).JOB_OVERRIDES == {
+        "basic_clean": "a.b",
+        "model_pose12": "c.d",
+    }
