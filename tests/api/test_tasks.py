@@ -1,0 +1,263 @@
+"""Task endpoints: shapes, checks in order, ownership, status rules, cancel, retry, idempotency, races."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from shared import quota
+from shared.db import db, utcnow
+from shared.models import QuotaLedger, Task, User
+
+IMAGE = "https://images.example.com/product.jpg"
+SERVICE = {"X-Service-Token": "test-service-token"}
+
+
+def create(client, headers, **body):
+    payload = {"type": "basic_clean", "inputImageUrl": IMAGE, **body}
+    return client.post("/api/task/create", json=payload, headers=headers)
+
+
+def balance(user_id: int) -> int:
+    db.session.expire_all()
+    return db.session.get(User, user_id).quota
+
+
+def error(response, status: int, code: int) -> dict:
+    body = response.get_json()
+    assert response.status_code == status, body
+    assert body["success"] is False and body["code"] == code
+    return body
+
+
+def test_create_returns_pending_task_and_charges_one_unit(client, auth, make_user, redis):
+    user = make_user(quota=2)
+    response = create(client, auth.headers(user), params={"template": "matting"})
+    assert response.status_code == 201
+    data = response.get_json()["data"]
+    assert set(data) == {"taskId", "type", "status", "createdAt"}
+    assert data["type"] == "basic_clean" and data["status"] == "pending"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data["createdAt"])
+    assert balance(user.id) == 1
+    ledger = db.session.scalars(select(QuotaLedger).where(QuotaLedger.task_id == data["taskId"])).all()
+    assert [(e.amount, e.balance_after, e.reason) for e in ledger] == [(-1, 1, "deduct")]
+    job_ids = [j.decode() for j in redis.lrange("rq:queue:images", 0, -1)]
+    assert job_ids == [data["taskId"]]
+
+
+def test_detail_has_the_contract_fields(client, auth, make_user):
+    user = make_user()
+    headers = auth.headers(user)
+    task_id = create(client, headers, params={"template": "white_bg"}).get_json()["data"]["taskId"]
+    data = client.get(f"/api/task/{task_id}", headers=headers).get_json()["data"]
+    assert data["id"] == task_id
+    assert data["params"] == {"template": "white_bg"}
+    assert data["resultUrls"] == [] and data["progress"] == 0
+    assert data["queuePosition"] == 1
+    assert {"createdAt", "updatedAt", "inputImageUrl", "status", "type"} <= set(data)
+    assert "completedAt" not in data and "errorMessage" not in data
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"type": "resize"}, "type"),
+        ({"inputImageUrl": "ftp://x.example.com/a.png"}, "inputImageUrl"),
+        ({"inputImageUrl": "/relative.png"}, "inputImageUrl"),
+        ({"inputImageUrl": "https://x.example.com/" + "a" * 2100}, "inputImageUrl"),
+        ({"inputImageUrl": 42}, "inputImageUrl"),
+        ({"params": {"template": "sepia"}}, "params"),
+        ({"params": {"template": "all", "extra": 1}}, "params"),
+        ({"type": "model_pose12", "params": {"scene": "moon"}}, "params"),
+        ({"type": "model_pose12", "params": {"category": "hat"}}, "params"),
+        ({"type": "model_pose12", "params": {"productDescription": "x" * 501}}, "params"),
+        ({"params": "all"}, "params"),
+        ({"surprise": True}, "surprise"),
+    ],
+)
+def test_bad_parameters_are_4001_before_anything_else(client, auth, make_user, body, field):
+    user = make_user(quota=1)
+    # Parameters are checked before the token: no token at all still gets 4001 here.
+    no_token = error(create(client, {}, **body), 400, 4001)
+    assert field in no_token["details"]["fields"]
+    error(create(client, auth.headers(user), **body), 400, 4001)
+    assert balance(user.id) == 1
+
+
+def test_check_order_token_member_quota(client, auth, make_user):
+    error(create(client, {}), 401, 4003)
+    non_member = make_user(member=False, quota=5)
+    error(create(client, auth.headers(non_member)), 403, 1002)
+    expired = make_user(quota=5, days=1)
+    expired.member_until = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    body = error(create(client, auth.headers(expired)), 403, 1002)
+    assert "expired" in body["message"]
+    broke = make_user(quota=0)
+    error(create(client, auth.headers(broke)), 402, 1003)
+    assert balance(non_member.id) == 5 and balance(expired.id) == 5
+
+
+def test_list_newest_first_with_filters_and_bounds(client, auth, make_user):
+    user = make_user(quota=5)
+    headers = auth.headers(user)
+    ids = [create(client, headers).get_json()["data"]["taskId"] for _ in range(3)]
+    create(client, headers, type="model_pose12", params={"scene": "street"})
+    listed = client.get("/api/task/list?limit=2&offset=1&type=basic_clean", headers=headers).get_json()["data"]
+    assert listed["total"] == 3 and listed["limit"] == 2 and listed["offset"] == 1
+    assert [t["id"] for t in listed["tasks"]] == [ids[1], ids[0]]
+    assert client.get("/api/task/list?status=success", headers=headers).get_json()["data"]["total"] == 0
+    assert client.get("/api/task/list", headers=headers).get_json()["data"]["limit"] == 10
+    for query in ("limit=0", "limit=101", "offset=-1", "limit=abc", "status=done", "type=x", "offset=1e9"):
+        error(client.get(f"/api/task/list?{query}", headers=headers), 400, 4001)
+
+
+def test_someone_elses_task_is_404(client, auth, make_user):
+    owner, other = make_user(), make_user()
+    task_id = create(client, auth.headers(owner)).get_json()["data"]["taskId"]
+    other_headers = auth.headers(other)
+    error(client.get(f"/api/task/{task_id}", headers=other_headers), 404, 4004)
+    error(client.post(f"/api/task/{task_id}/cancel", headers=other_headers), 404, 4004)
+    error(client.post(f"/api/task/{task_id}/retry", headers=other_headers), 404, 4004)
+    error(client.get("/api/task/does-not-exist", headers=other_headers), 404, 4004)
+    assert client.get("/api/task/list", headers=other_headers).get_json()["data"]["total"] == 0
+
+
+def test_status_endpoint_is_internal_only_and_follows_transitions(client, auth, make_user):
+    user = make_user(quota=3)
+    admin = make_user(admin=True)
+    headers = auth.headers(user)
+    task_id = create(client, headers).get_json()["data"]["taskId"]
+    url = f"/api/task/{task_id}/status"
+    error(client.put(url, json={"status": "failed"}, headers=headers), 403, 4003)
+    error(client.put(url, json={"status": "failed"}), 401, 4003)
+    error(client.put(url, json={"status": "failed"}, headers={"X-Service-Token": "wrong"}), 401, 4003)
+    error(client.put(url, json={"status": "done"}, headers=SERVICE), 400, 4001)
+    error(client.put(url, json={"status": "success"}, headers=SERVICE), 409, 4009)  # pending → success
+    ok = client.put(url, json={"status": "processing"}, headers=auth.headers(admin))
+    assert ok.get_json() == {"success": True, "message": "status updated"}
+    done = client.put(
+        url, json={"status": "success", "resultUrls": ["https://cdn.example.com/a.png"]}, headers=SERVICE
+    )
+    assert done.status_code == 200
+    for status in ("failed", "processing", "pending", "success"):
+        error(client.put(url, json={"status": status}, headers=SERVICE), 409, 4009)
+    data = client.get(f"/api/task/{task_id}", headers=headers).get_json()["data"]
+    assert data["status"] == "success" and data["resultUrls"] == ["https://cdn.example.com/a.png"]
+    assert data["completedAt"] and data["progress"] == 100
+    assert balance(user.id) == 2
+    error(client.put("/api/task/nope/status", json={"status": "failed"}, headers=SERVICE), 404, 4004)
+
+
+def test_status_failed_refunds_once_even_when_reported_twice(client, auth, make_user):
+    user = make_user(quota=1)
+    task_id = create(client, auth.headers(user)).get_json()["data"]["taskId"]
+    url = f"/api/task/{task_id}/status"
+    first = client.put(url, json={"status": "failed", "errorMessage": "boom"}, headers=SERVICE)
+    assert first.status_code == 200
+    error(client.put(url, json={"status": "failed", "errorMessage": "boom"}, headers=SERVICE), 409, 4009)
+    assert balance(user.id) == 1
+    refunds = db.session.scalar(
+        select(func.count()).where(QuotaLedger.task_id == task_id, QuotaLedger.reason == "refund")
+    )
+    assert refunds == 1
+
+
+def test_cancel_refunds_and_finished_task_cannot_be_cancelled(client, auth, make_user, redis):
+    user = make_user(quota=1)
+    headers = auth.headers(user)
+    task_id = create(client, headers).get_json()["data"]["taskId"]
+    response = client.post(f"/api/task/{task_id}/cancel", headers=headers)
+    assert response.status_code == 200
+    data = response.get_json()["data"]
+    assert data["status"] == "failed" and "cancel" in data["errorMessage"]
+    assert balance(user.id) == 1
+    assert redis.lrange("rq:queue:images", 0, -1) == []
+    error(client.post(f"/api/task/{task_id}/cancel", headers=headers), 409, 4009)
+    assert balance(user.id) == 1
+
+
+def test_retry_creates_a_new_task_with_same_input(client, auth, make_user):
+    user = make_user(quota=2)
+    headers = auth.headers(user)
+    first = create(client, headers, params={"template": "enhanced"}).get_json()["data"]["taskId"]
+    error(client.post(f"/api/task/{first}/retry", headers=headers), 409, 4009)
+    client.post(f"/api/task/{first}/cancel", headers=headers)
+    response = client.post(f"/api/task/{first}/retry", headers=headers)
+    assert response.status_code == 201
+    retried = response.get_json()["data"]
+    assert retried["taskId"] != first and retried["status"] == "pending"
+    detail = client.get(f"/api/task/{retried['taskId']}", headers=headers).get_json()["data"]
+    assert detail["params"] == {"template": "enhanced"} and detail["inputImageUrl"] == IMAGE
+    assert balance(user.id) == 1
+    # All checks run again: a user who lost membership cannot retry.
+    db.session.get(User, user.id).is_member = False
+    db.session.commit()
+    client.post(f"/api/task/{retried['taskId']}/cancel", headers=headers)
+    error(client.post(f"/api/task/{retried['taskId']}/retry", headers=headers), 403, 1002)
+
+
+def test_quota_endpoint_shows_balance_and_ledger(client, auth, make_user):
+    user = make_user(quota=3)
+    headers = auth.headers(user)
+    task_id = create(client, headers).get_json()["data"]["taskId"]
+    data = client.get("/api/quota", headers=headers).get_json()["data"]
+    assert data["quota"] == 2
+    assert [(e["amount"], e["reason"], e["taskId"]) for e in data["entries"]] == [
+        (-1, "deduct", task_id),
+        (3, "grant", None),
+    ]
+
+
+def test_idempotency_replay_mismatch_and_scope(client, auth, make_user, redis):
+    user, other = make_user(quota=5), make_user(quota=5)
+    headers = {**auth.headers(user), "Idempotency-Key": "order-42"}
+    first = create(client, headers)
+    again = create(client, headers)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert balance(user.id) == 4
+    assert redis.llen("rq:queue:images") == 1
+    body = error(create(client, headers, params={"template": "matting"}), 409, 4009)
+    assert "different request" in body["message"]
+    # Keys are scoped per user: the same key for someone else is a new request.
+    theirs = create(client, {**auth.headers(other), "Idempotency-Key": "order-42"})
+    assert theirs.get_json()["data"]["taskId"] != first.get_json()["data"]["taskId"]
+    error(create(client, {**auth.headers(user), "Idempotency-Key": "x" * 300}), 400, 4001)
+
+
+def _concurrently(app, count: int, fn):
+    def run(i):
+        with app.app_context():
+            return fn(i)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_concurrent_requests_with_one_key_create_one_task(app, auth, make_user):
+    user = make_user(quota=10)
+    headers = {**auth.headers(user), "Idempotency-Key": "same-key"}
+    responses = _concurrently(app, 12, lambda _: create(app.test_client(), headers))
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.get_json()["data"]["taskId"] for r in responses}) == 1
+    assert balance(user.id) == 9
+    assert db.session.scalar(select(func.count()).select_from(Task)) == 1
+
+
+def test_race_quota_n_with_5n_concurrent_creates(app, auth, make_user):
+    n = 8
+    user = make_user(quota=n)
+    headers = auth.headers(user)
+    responses = _concurrently(app, 5 * n, lambda _: create(app.test_client(), headers))
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(201) == n
+    assert codes.count(402) == 4 * n
+    assert balance(user.id) == 0
+    assert db.session.scalar(select(func.count()).select_from(Task)) == n
+    assert quota.audit() == []
