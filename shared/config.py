@@ -98,6 +98,7 @@ class Config:
         self.WORKER_QUEUES = [q for q in _str(env, "WORKER_QUEUES", "").split(",") if q]
         self.WORKER_PROCESSES = _int(env, "WORKER_PROCESSES", 0)
         self.WORKER_RUN_CRON = _bool(env, "WORKER_RUN_CRON", True)
+        self.RETRY_DELAY_FACTOR = float(_str(env, "RETRY_DELAY_FACTOR", "1"))
         self.WORKER_PRELOAD = _bool(env, "WORKER_PRELOAD", True)
         # "type=dotted.path,..." points task types at other jobs (tests use stubs); empty in production.
         self.JOB_OVERRIDES: dict[str, str] = dict(

@@ -36,10 +36,12 @@ class JobSpec:
     timeout: int
     retry_intervals: tuple[int, ...] = ()
 
-    def retry(self) -> Retry | None:
+    def retry(self, delay_factor: float = 1.0) -> Retry | None:
         if not self.retry_intervals:
             return None
-        return Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals))
+        return Retry(
+            max=len(self.retry_intervals), interval=[int(i * delay_factor) for i in self.retry_intervals]
+        )
 
 
 JOBS: dict[str, JobSpec] = {
@@ -76,7 +78,13 @@ def job_spec(task_type: str, overrides: dict[str, str] | None = None) -> JobSpec
     return spec
 
 
-def enqueue_task(redis: Redis, task_id: str, task_type: str, overrides: dict[str, str] | None = None) -> Job:
+def enqueue_task(
+    redis: Redis,
+    task_id: str,
+    task_type: str,
+    overrides: dict[str, str] | None = None,
+    retry_delay_factor: float = 1.0,
+) -> Job:
     """Enqueue the job for a committed task; the task id is the job id."""
     spec = job_spec(task_type, overrides)
     return Queue(spec.queue, connection=redis).enqueue(
@@ -84,7 +92,7 @@ def enqueue_task(redis: Redis, task_id: str, task_type: str, overrides: dict[str
         task_id,
         job_id=task_id,
         job_timeout=spec.timeout,
-        retry=spec.retry(),
+        retry=spec.retry(retry_delay_factor),
         on_failure=Callback(FAILURE_CALLBACK),
         result_ttl=3600,
         failure_ttl=7 * 86400,

@@ -56,6 +56,7 @@ def test_env(**overrides: str) -> dict[str, str]:
         "RECONCILE_INTERVAL_SECONDS": "1",
         "RECONCILE_GRACE_SECONDS": "1",
         "WORKER_PRELOAD": "0",
+        "RETRY_DELAY_FACTOR": "0",
         "WORKER_PROCESSES": "1",
         "ALLOW_PRIVATE_URLS": "1",
         "STORAGE_LOCAL_ROOT": str(ROOT / "var" / f"test-storage-{_worker_index()}"),
@@ -121,7 +122,12 @@ def make_user(app) -> Callable[..., User]:
     counter = iter(range(1, 1_000_000))
 
     def make(
-        email: str | None = None, *, member: bool = True, quota: int = 5, admin: bool = False, days: int | None = None
+        email: str | None = None,
+        *,
+        member: bool = True,
+        quota: int = 5,
+        admin: bool = False,
+        days: int | None = None,
     ) -> User:
         user = users.create_user(email or f"user{next(counter)}@example.com", PASSWORD, is_admin=admin)
         users.grant(user, member=True if member else None, days=days, quota_delta=quota)
@@ -199,7 +205,9 @@ def start_worker(tmp_path, app) -> Iterator[Callable[..., WorkerProcess]]:
         worker.stop()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, message: str = "") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, message: str = ""
+) -> Any:
     """Poll until `predicate()` is truthy; fail the test with `message` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

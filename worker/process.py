@@ -58,28 +58,45 @@ def default_process_count(config: Config) -> int:
     return max(1, (os.cpu_count() or 1) // 2)
 
 
+class Pool(WorkerPool):
+    """rq's WorkerPool (respawns dead workers) that also keeps the cron scheduler alive."""
+
+    def __init__(self, *args, config: Config, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.config = config
+        self.cron: multiprocessing.process.BaseProcess | None = None
+
+    def check_workers(self, respawn: bool = True) -> None:
+        super().check_workers(respawn)
+        wanted = respawn and self.config.WORKER_RUN_CRON and self.status != self.Status.STOPPED
+        if wanted and (self.cron is None or not self.cron.is_alive()):
+            if self.cron is not None:
+                log.warning("cron scheduler died (exit %s); restarting it", self.cron.exitcode)
+            self.cron = multiprocessing.get_context("spawn").Process(
+                target=run_cron, args=(self.config,), name="cron", daemon=True
+            )
+            self.cron.start()
+
+    def stop_workers(self) -> None:
+        super().stop_workers()
+        if self.cron is not None and self.cron.is_alive():
+            self.cron.terminate()
+
+
 def main(config: Config | None = None) -> None:
     config = config or Config()
     config.validate()
     logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     queue_names = config.WORKER_QUEUES or list(queues.ALL_QUEUES)
-    cron = None
-    if config.WORKER_RUN_CRON:
-        cron = multiprocessing.get_context("spawn").Process(target=run_cron, args=(config,), name="cron", daemon=True)
-        cron.start()
-    pool = WorkerPool(
+    pool = Pool(
         queue_names,
         connection=Redis.from_url(config.REDIS_URL),
         num_workers=default_process_count(config),
         worker_class=AppWorker,
+        config=config,
     )
     log.info("starting %d worker process(es) on queues %s", pool.num_workers, ",".join(queue_names))
-    try:
-        pool.start(logging_level=config.LOG_LEVEL)
-    finally:
-        if cron is not None and cron.is_alive():
-            cron.terminate()
-            cron.join(5)
+    pool.start(logging_level=config.LOG_LEVEL)
 
 
 def _resolve(dotted: str):

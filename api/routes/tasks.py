@@ -125,7 +125,13 @@ def _create(user: User, task_type: str, url: str, params: dict, key: str | None,
 def _enqueue(task_id: str, task_type: str) -> None:
     """Enqueue after commit. If Redis is down the task stays pending and the reconciler enqueues it."""
     try:
-        queues.enqueue_task(redis_client(), task_id, task_type, current_app.config["JOB_OVERRIDES"])
+        queues.enqueue_task(
+            redis_client(),
+            task_id,
+            task_type,
+            current_app.config["JOB_OVERRIDES"],
+            current_app.config["RETRY_DELAY_FACTOR"],
+        )
     except Exception:
         log.exception("enqueue failed for task %s; the reconciler will retry", task_id)
 

@@ -40,16 +40,22 @@ def test_register_rejects_duplicate_email_case_insensitively(client):
 def test_register_password_rules(client):
     for password in ("short1", "onlyletters", "12345678", "x" * 129 + "1"):
         body = assert_error(
-            client.post("/api/auth/register", json={"email": "c@example.com", "password": password}), 400, 4001
+            client.post("/api/auth/register", json={"email": "c@example.com", "password": password}),
+            400,
+            4001,
         )
         assert "password" in body["details"]["fields"]
 
 
 def test_register_rejects_bad_email_and_unknown_fields(client):
-    body = assert_error(client.post("/api/auth/register", json={"email": "nope", "password": "abc12345"}), 400, 4001)
+    body = assert_error(
+        client.post("/api/auth/register", json={"email": "nope", "password": "abc12345"}), 400, 4001
+    )
     assert "email" in body["details"]["fields"]
     body = assert_error(
-        client.post("/api/auth/register", json={"email": "a@b.co", "password": "abc12345", "isAdmin": True}), 400, 4001
+        client.post("/api/auth/register", json={"email": "a@b.co", "password": "abc12345", "isAdmin": True}),
+        400,
+        4001,
     )
     assert "isAdmin" in body["details"]["fields"]
 
@@ -66,20 +72,30 @@ def test_login_and_me(client, make_user, auth):
 
 def test_login_wrong_password_and_unknown_email(client, make_user):
     make_user("eve@example.com")
-    assert_error(client.post("/api/auth/login", json={"email": "eve@example.com", "password": "wrong"}), 401, 4003)
-    assert_error(client.post("/api/auth/login", json={"email": "nobody@example.com", "password": "x"}), 401, 4003)
+    assert_error(
+        client.post("/api/auth/login", json={"email": "eve@example.com", "password": "wrong"}), 401, 4003
+    )
+    assert_error(
+        client.post("/api/auth/login", json={"email": "nobody@example.com", "password": "x"}), 401, 4003
+    )
 
 
 def test_refresh_gives_new_access_token_and_refresh_is_not_an_access_token(client, make_user, auth):
     make_user("fay@example.com")
     tokens = auth.login("fay@example.com")
-    refreshed = client.post("/api/auth/refresh", headers={"Authorization": f"Bearer {tokens['refreshToken']}"})
+    refreshed = client.post(
+        "/api/auth/refresh", headers={"Authorization": f"Bearer {tokens['refreshToken']}"}
+    )
     assert refreshed.status_code == 200
     new_access = refreshed.get_json()["data"]["accessToken"]
     assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {new_access}"}).status_code == 200
     # A refresh token is refused where an access token is required, and vice versa.
-    assert_error(client.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['refreshToken']}"}), 401, 4003)
-    assert_error(client.post("/api/auth/refresh", headers={"Authorization": f"Bearer {new_access}"}), 401, 4003)
+    assert_error(
+        client.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['refreshToken']}"}), 401, 4003
+    )
+    assert_error(
+        client.post("/api/auth/refresh", headers={"Authorization": f"Bearer {new_access}"}), 401, 4003
+    )
 
 
 def test_disabled_user_tokens_stop_working(client, make_user, auth):
@@ -87,9 +103,19 @@ def test_disabled_user_tokens_stop_working(client, make_user, auth):
     tokens = auth.login("gus@example.com")
     user.is_active = False
     db.session.commit()
-    assert_error(client.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['accessToken']}"}), 403, 1004)
-    assert_error(client.post("/api/auth/refresh", headers={"Authorization": f"Bearer {tokens['refreshToken']}"}), 403, 1004)
-    assert_error(client.post("/api/auth/login", json={"email": "gus@example.com", "password": "secret-pass-123"}), 401, 4003)
+    assert_error(
+        client.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['accessToken']}"}), 403, 1004
+    )
+    assert_error(
+        client.post("/api/auth/refresh", headers={"Authorization": f"Bearer {tokens['refreshToken']}"}),
+        403,
+        1004,
+    )
+    assert_error(
+        client.post("/api/auth/login", json={"email": "gus@example.com", "password": "secret-pass-123"}),
+        401,
+        4003,
+    )
 
 
 def _b64(data: dict) -> str:

@@ -22,7 +22,17 @@ def test_create_user_defaults_to_non_member_with_zero_quota(runner):
 
 def test_create_member_admin_with_quota_goes_through_ledger(runner):
     result = runner.invoke(
-        args=["users", "create", "a@example.com", "--password", "abc12345", "--member", "--quota", "7", "--admin"]
+        args=[
+            "users",
+            "create",
+            "a@example.com",
+            "--password",
+            "abc12345",
+            "--member",
+            "--quota",
+            "7",
+            "--admin",
+        ]
     )
     assert result.exit_code == 0, result.output
     created = user("a@example.com")
@@ -40,7 +50,9 @@ def test_create_duplicate_fails(runner):
 
 def test_grant_membership_days_and_quota_never_below_zero(runner):
     runner.invoke(args=["users", "create", "g@example.com", "--password", "abc12345"])
-    result = runner.invoke(args=["users", "grant", "g@example.com", "--member", "--member-days", "30", "--quota", "3"])
+    result = runner.invoke(
+        args=["users", "grant", "g@example.com", "--member", "--member-days", "30", "--quota", "3"]
+    )
     assert result.exit_code == 0, result.output
     granted = user("g@example.com")
     assert granted.is_member and granted.member_until is not None and granted.quota == 3

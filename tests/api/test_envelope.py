@@ -28,7 +28,11 @@ def test_unknown_route_and_method(client):
 
 def test_malformed_json_wrong_type_and_non_object(client):
     check(client.post("/api/auth/login", data="{not json", content_type="application/json"), 400, 4001)
-    check(client.post("/api/auth/login", data="email=a", content_type="application/x-www-form-urlencoded"), 415, 4001)
+    check(
+        client.post("/api/auth/login", data="email=a", content_type="application/x-www-form-urlencoded"),
+        415,
+        4001,
+    )
     check(client.post("/api/auth/login", json=[1, 2]), 400, 4001)
 
 

@@ -18,7 +18,9 @@ def test_readyz_ok(client):
 
 def test_readyz_503_when_redis_and_database_are_down(database, redis):
     app = create_app(
-        ConfigForTests(REDIS_URL="redis://127.0.0.1:1/0", DATABASE_URL="postgresql://postgres@127.0.0.1:1/none")
+        ConfigForTests(
+            REDIS_URL="redis://127.0.0.1:1/0", DATABASE_URL="postgresql://postgres@127.0.0.1:1/none"
+        )
     )
     response = app.test_client().get("/readyz")
     body = response.get_json()

@@ -107,7 +107,9 @@ def test_list_newest_first_with_filters_and_bounds(client, auth, make_user):
     headers = auth.headers(user)
     ids = [create(client, headers).get_json()["data"]["taskId"] for _ in range(3)]
     create(client, headers, type="model_pose12", params={"scene": "street"})
-    listed = client.get("/api/task/list?limit=2&offset=1&type=basic_clean", headers=headers).get_json()["data"]
+    listed = client.get("/api/task/list?limit=2&offset=1&type=basic_clean", headers=headers).get_json()[
+        "data"
+    ]
     assert listed["total"] == 3 and listed["limit"] == 2 and listed["offset"] == 1
     assert [t["id"] for t in listed["tasks"]] == [ids[1], ids[0]]
     assert client.get("/api/task/list?status=success", headers=headers).get_json()["data"]["total"] == 0

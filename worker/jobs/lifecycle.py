@@ -16,8 +16,12 @@ from ..app import app_context
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR_MESSAGE = "任务处理失败：内部错误，额度已退还 (internal error; your quota unit was refunded)"
-TIMEOUT_MESSAGE = "任务处理失败：处理超时，额度已退还 (processing took too long; your quota unit was refunded)"
-ABANDONED_MESSAGE = "任务处理失败：处理进程中断，额度已退还 (the worker stopped; your quota unit was refunded)"
+TIMEOUT_MESSAGE = (
+    "任务处理失败：处理超时，额度已退还 (processing took too long; your quota unit was refunded)"
+)
+ABANDONED_MESSAGE = (
+    "任务处理失败：处理进程中断，额度已退还 (the worker stopped; your quota unit was refunded)"
+)
 
 
 def failure_message(exc_type: type[BaseException] | None) -> str:

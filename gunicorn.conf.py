@@ -1,0 +1,18 @@
+"""gunicorn settings for the web dyno (`gunicorn wsgi:app --config gunicorn.conf.py`).
+
+gthread workers: a slow client or a long-lived event stream holds a thread, not a process.
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "8"))
+timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+accesslog = None
+preload_app = False
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "0"))
+max_requests_jitter = 100
