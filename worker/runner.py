@@ -56,7 +56,9 @@ def run_task(task_id: str, body: JobBody) -> str:
         if task is None:
             log.info("task %s already ended; job skipped", task_id)
             return "skipped"
-        snapshot = TaskSnapshot(task.id, task.user_id, task.type, task.input_image_url, dict(task.params or {}))
+        snapshot = TaskSnapshot(
+            task.id, task.user_id, task.type, task.input_image_url, dict(task.params or {})
+        )
         db.session.close()
         try:
             results = body(snapshot, lambda pct: report_progress(task_id, pct))
