@@ -1,0 +1,63 @@
+"""Shared set-up for benchmarks: a scratch PostgreSQL database, Redis, users and real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def scratch_env(name: str, **overrides: str) -> dict[str, str]:
+    """A fresh database `name`, migrated; returns the environment for app and worker processes."""
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = {
+        **os.environ,
+        "APP_ENV": "bench",
+        "DATABASE_URL": f"{PG}/{name}",
+        "REDIS_URL": REDIS,
+        "SECRET_KEY": "bench-secret-0123456789abcdef0123456789abcdef",
+        "STORAGE_LOCAL_ROOT": str(ROOT / "var" / f"{name}-storage"),
+        "ALLOW_PRIVATE_URLS": "1",
+        "LOG_LEVEL": "WARNING",
+        **overrides,
+    }
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+    from redis import Redis
+
+    Redis.from_url(REDIS).flushdb()
+    return env
+
+
+def start(cmd: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
+    log = open(ROOT / "var" / log_name, "wb")  # noqa: SIM115 - lives as long as the process
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def percentile_ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
