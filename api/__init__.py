@@ -24,9 +24,9 @@ def create_app(config: Config | None = None) -> Flask:
     register_jwt_error_handlers(app)
 
     from .cli import register_cli
-    from .routes import auth, health, quota, tasks
+    from .routes import auth, files, health, quota, tasks
 
-    for module in (health, auth, tasks, quota):
+    for module in (health, auth, tasks, quota, files):
         app.register_blueprint(module.bp)
     register_cli(app)
     return app

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from .config import Config
 from .db import db
+from .storage import Storage, storage_from_settings
 
 
 def create_base_app(config: Config | None = None, import_name: str = "shopimage") -> Flask:
@@ -33,6 +34,13 @@ def create_base_app(config: Config | None = None, import_name: str = "shopimage"
 def settings() -> Config:
     """The current application's settings object."""
     return current_app.extensions["settings"]
+
+
+def storage() -> Storage:
+    """The current application's object storage, built on first use."""
+    if "storage" not in current_app.extensions:
+        current_app.extensions["storage"] = storage_from_settings(current_app.config)
+    return current_app.extensions["storage"]
 
 
 def redis_client() -> Redis:

@@ -122,6 +122,10 @@ class Config:
 
         self.ALLOW_PRIVATE_URLS = _bool(env, "ALLOW_PRIVATE_URLS", False)
         self.FETCH_MAX_BYTES = _int(env, "FETCH_MAX_BYTES", 20 * 1024 * 1024)
+        self.FETCH_CONNECT_TIMEOUT = float(_str(env, "FETCH_CONNECT_TIMEOUT", "5"))
+        self.FETCH_READ_TIMEOUT = float(_str(env, "FETCH_READ_TIMEOUT", "15"))
+        self.FETCH_TOTAL_TIMEOUT = float(_str(env, "FETCH_TOTAL_TIMEOUT", "60"))
+        self.FETCH_MAX_REDIRECTS = _int(env, "FETCH_MAX_REDIRECTS", 3)
         self.IMAGE_MAX_PIXELS = _int(env, "IMAGE_MAX_PIXELS", 40_000_000)
         self.IMAGE_MIN_SIDE = _int(env, "IMAGE_MIN_SIDE", 64)
         self.MODEL_DIR = _str(env, "MODEL_DIR", str(ROOT / "models"))

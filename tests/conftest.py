@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from flask import Flask
 from redis import Redis
 from sqlalchemy import text
 
@@ -95,9 +96,12 @@ def redis() -> Iterator[Redis]:
     client.flushdb()
 
 
-@pytest.fixture
-def app(database: str, redis: Redis):
-    app = create_app(ConfigForTests())
+def app_with(**overrides: str) -> Iterator[Flask]:
+    """An app on the test database inside an app context; tables are emptied afterwards.
+
+    Modules that need other settings override the `app` fixture with `yield from app_with(...)`.
+    """
+    app = create_app(ConfigForTests(**overrides))
     with app.app_context():
         yield app
         db.session.remove()
@@ -105,6 +109,11 @@ def app(database: str, redis: Redis):
             text("TRUNCATE users, tasks, quota_ledger, idempotency_keys RESTART IDENTITY CASCADE")
         )
         db.session.commit()
+
+
+@pytest.fixture
+def app(database: str, redis: Redis) -> Iterator[Flask]:
+    yield from app_with()
 
 
 @pytest.fixture

@@ -30,6 +30,15 @@ class TaskRejected(Exception):
         self.message = message
 
 
+class TransientInputError(Exception):
+    """A failure that may pass (a timeout, a 5xx): rq retries the job; the last failure's
+    `user_message` becomes the task's errorMessage."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.user_message = message
+
+
 @dataclass(frozen=True)
 class TaskSnapshot:
     id: str

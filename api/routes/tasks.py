@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, send_file
 
-from shared import lifecycle, queues, tasks
-from shared.app import redis_client
+from shared import inputs, lifecycle, queues, tasks
+from shared.app import redis_client, storage
+from shared.archive import results_zip
 from shared.db import db
 from shared.errors import Conflict
 from shared.models import Task, User
@@ -29,6 +30,7 @@ task_schema = TaskSchema()
 
 def dump_task(task: Task, *, with_position: bool = False) -> dict[str, Any]:
     data = task_schema.dump(task)
+    data["resultUrls"] = result_links(task.result_urls or [])
     for key in OPTIONAL_KEYS:
         if data.get(key) is None:
             data.pop(key, None)
@@ -41,7 +43,12 @@ def dump_task(task: Task, *, with_position: bool = False) -> dict[str, Any]:
 def create():
     data = load_body(create_schema)
     key = tasks.check_idempotency_key(request.headers.get("Idempotency-Key"))
+    upload_key = inputs.own_key(data["inputImageUrl"], storage())
+    if upload_key is None:
+        inputs.check_remote_url(data["inputImageUrl"], allow_private=current_app.config["ALLOW_PRIVATE_URLS"])
     user = current_user()
+    if upload_key is not None:
+        inputs.check_upload_owner(upload_key, user.id)
     return _create(user, data["type"], data["inputImageUrl"], data["params"], key, raw=json_body())
 
 
@@ -106,6 +113,23 @@ def retry(task_id: str):
     if task.status != "failed":
         raise Conflict("only failed tasks can be retried")
     return _create(user, task.type, task.input_image_url, dict(task.params or {}), None)
+
+
+@bp.get("/<task_id>/download")
+def download(task_id: str):
+    """All results of the caller's task as one zip."""
+    task = tasks.get_owned(task_id, current_user().id)
+    keys = [k for k in task.result_urls or [] if not k.startswith(("http://", "https://"))]
+    if task.status != "success" or not keys:
+        raise Conflict("task has no downloadable results yet")
+    archive = results_zip(storage(), keys)
+    return send_file(archive, mimetype="application/zip", as_attachment=True, download_name=f"task-{task.id}.zip")
+
+
+def result_links(keys: list[str]) -> list[str]:
+    """Stored result keys as links (signed or public per storage); absolute URLs pass through."""
+    store, lifetime = storage(), current_app.config["STORAGE_URL_SECONDS"]
+    return [k if k.startswith(("http://", "https://")) else store.url(k, expires_in=lifetime) for k in keys]
 
 
 def _create(user: User, task_type: str, url: str, params: dict, key: str | None, raw: Any = None):

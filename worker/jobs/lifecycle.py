@@ -24,7 +24,9 @@ ABANDONED_MESSAGE = (
 )
 
 
-def failure_message(exc_type: type[BaseException] | None) -> str:
+def failure_message(exc_type: type[BaseException] | None, exc_value: BaseException | None = None) -> str:
+    if getattr(exc_value, "user_message", None):
+        return f"任务处理失败：{exc_value.user_message}"
     if exc_type is not None and issubclass(exc_type, JobTimeoutException):
         return TIMEOUT_MESSAGE
     if exc_type is not None and issubclass(exc_type, AbandonedJobError):
@@ -38,7 +40,7 @@ def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None
         log.warning("task %s job failed (%s); rq will retry", job.id, getattr(exc_type, "__name__", exc_type))
         return
     with app_context():
-        if lifecycle.fail(job.id, failure_message(exc_type)):
+        if lifecycle.fail(job.id, failure_message(exc_type, exc_value)):
             db.session.commit()
             log.error("task %s failed after retries: %r", job.id, exc_value)
         else:

@@ -1,0 +1,77 @@
+"""Uploads of input photos, and the local-disk backend's signed file links."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, abort, current_app, jsonify, request, send_file
+
+from shared import inputs
+from shared.app import storage
+from shared.errors import BadRequest
+from shared.imagetype import sniff_image
+from shared.storage import LocalStorage, verify_signature
+
+from ..auth import current_user
+
+bp = Blueprint("files", __name__)
+
+SERVED_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
+    "tif": "image/tiff",
+    "zip": "application/zip",
+}
+
+
+@bp.post("/api/uploads")
+def upload():
+    """Store a photo for the caller; the returned URL is a valid `inputImageUrl`."""
+    user = current_user()
+    file = request.files.get("file")
+    if file is None:
+        raise BadRequest("missing multipart field 'file'", details={"fields": {"file": ["required"]}})
+    limit = current_app.config["FETCH_MAX_BYTES"]
+    data = file.stream.read(limit + 1)
+    if len(data) > limit:
+        raise BadRequest(f"file is larger than the {limit // (1024 * 1024)} MB limit", status=413)
+    kind = sniff_image(data)
+    if kind is None:
+        raise BadRequest(
+            "not a supported image (JPEG, PNG or WebP expected)",
+            details={"fields": {"file": ["not an image"]}},
+        )
+    extension, content_type = kind
+    key = f"{inputs.upload_prefix(user.id)}{secrets.token_hex(12)}.{extension}"
+    store = storage()
+    store.put(key, data, content_type)
+    url = store.url(key, expires_in=current_app.config["STORAGE_URL_SECONDS"])
+    return jsonify(
+        success=True, data={"url": url, "key": key, "size": len(data), "contentType": content_type}
+    ), 201
+
+
+@bp.get("/files/<path:key>")
+def serve(key: str):
+    """Serve a local-disk object to whoever holds an unexpired signed link."""
+    store = storage()
+    if not isinstance(store, LocalStorage):
+        abort(404)
+    expires, sig = request.args.get("expires", ""), request.args.get("sig", "")
+    if not verify_signature(current_app.config["STORAGE_SIGNING_SECRET"], key, expires, sig):
+        raise BadRequest("file link is invalid or expired", status=403)
+    content_type = SERVED_TYPES.get(key.rsplit(".", 1)[-1].lower())
+    if content_type is None:
+        abort(404)
+    try:
+        path = store.path(key)
+    except ValueError:
+        abort(404)
+    response = send_file(path, mimetype=content_type, max_age=3600, conditional=True)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

@@ -1,0 +1,207 @@
+// The API client: JSON envelope, Bearer tokens kept in localStorage, the access token
+// refreshed shortly before it expires, and one refresh-and-retry on a 401.
+
+const STORAGE_KEY = "shopimage.auth";
+const REFRESH_MARGIN_MS = 60_000;
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+
+  get isNetwork() {
+    return this.status === 0;
+  }
+
+  get isAuth() {
+    return this.status === 401;
+  }
+}
+
+let tokens = loadTokens();
+let refreshTimer = null;
+let refreshing = null;
+const signedOutListeners = [];
+
+function loadTokens() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(STORAGE_KEY) || "null");
+    if (saved && saved.accessToken && saved.refreshToken) return saved;
+  } catch (_) {
+    /* corrupt or blocked storage: signed out */
+  }
+  return null;
+}
+
+function saveTokens() {
+  try {
+    if (tokens) localStorage.setItem(STORAGE_KEY, JSON.stringify(tokens));
+    else localStorage.removeItem(STORAGE_KEY);
+  } catch (_) {
+    /* tokens live in memory only */
+  }
+}
+
+/** Seconds-since-epoch expiry of a JWT, read from its payload (not verified: the server does that). */
+function tokenExpiry(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const payload = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "=")));
+    return typeof payload.exp === "number" ? payload.exp * 1000 : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  refreshTimer = null;
+  if (!tokens) return;
+  const expires = tokenExpiry(tokens.accessToken);
+  if (!expires) return;
+  const issued = tokens.issuedAt || Date.now();
+  const lifetime = Math.max(0, expires - issued);
+  const margin = Math.min(REFRESH_MARGIN_MS, lifetime / 5);
+  const delay = Math.max(1_000, expires - margin - Date.now());
+  refreshTimer = setTimeout(() => refreshAccessToken().catch(() => {}), delay);
+}
+
+export function isSignedIn() {
+  return tokens !== null;
+}
+
+export function setTokens(accessToken, refreshToken) {
+  tokens = { accessToken, refreshToken, issuedAt: Date.now() };
+  saveTokens();
+  scheduleRefresh();
+}
+
+export function signOut(reason) {
+  tokens = null;
+  saveTokens();
+  clearTimeout(refreshTimer);
+  for (const listener of signedOutListeners) listener(reason);
+}
+
+export function onSignedOut(listener) {
+  signedOutListeners.push(listener);
+}
+
+/** Exchange the refresh token for a new access token; concurrent callers share one request. */
+export function refreshAccessToken() {
+  if (!tokens) return Promise.reject(new ApiError(401, 4003, "signed out"));
+  if (!refreshing) {
+    const refreshToken = tokens.refreshToken;
+    refreshing = send("POST", "/api/auth/refresh", { token: refreshToken })
+      .then((data) => {
+        if (tokens && tokens.refreshToken === refreshToken) {
+          setTokens(data.accessToken, refreshToken);
+        }
+        return data;
+      })
+      .finally(() => {
+        refreshing = null;
+      });
+  }
+  return refreshing;
+}
+
+async function send(method, path, { json, form, token, signal, raw, headers: extra } = {}) {
+  const headers = { Accept: "application/json", ...extra };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let body;
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  } else if (form) {
+    body = form;
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body, signal, cache: "no-store" });
+  } catch (err) {
+    if (err && err.name === "AbortError") throw err;
+    throw new ApiError(0, "network", String(err && err.message));
+  }
+  if (raw && response.ok) return response;
+  let payload = null;
+  try {
+    payload = await response.json();
+  } catch (_) {
+    payload = null;
+  }
+  if (!response.ok || !payload || payload.success === false) {
+    throw new ApiError(
+      response.status,
+      payload && payload.code,
+      (payload && payload.message) || response.statusText,
+      payload && payload.details,
+    );
+  }
+  return payload.data;
+}
+
+/**
+ * An authenticated call. On 401 the access token is refreshed once and the call repeated;
+ * when that fails too the user is signed out (the app shows the sign-in screen).
+ */
+export async function request(method, path, options = {}) {
+  if (!tokens) throw new ApiError(401, 4003, "signed out");
+  try {
+    return await send(method, path, { ...options, token: tokens.accessToken });
+  } catch (err) {
+    if (!(err instanceof ApiError) || !err.isAuth) throw err;
+  }
+  try {
+    await refreshAccessToken();
+  } catch (err) {
+    if (err instanceof ApiError && err.isNetwork) throw err;
+    signOut("expired");
+    throw new ApiError(401, 4003, "session expired");
+  }
+  try {
+    return await send(method, path, { ...options, token: tokens.accessToken });
+  } catch (err) {
+    if (err instanceof ApiError && err.isAuth) signOut("expired");
+    throw err;
+  }
+}
+
+export const api = {
+  register: (email, password) => send("POST", "/api/auth/register", { json: { email, password } }),
+  login: (email, password) => send("POST", "/api/auth/login", { json: { email, password } }),
+  me: () => request("GET", "/api/auth/me"),
+  upload(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    return request("POST", "/api/uploads", { form });
+  },
+  createTask: (body, idempotencyKey) =>
+    request("POST", "/api/task/create", { json: body, headers: { "Idempotency-Key": idempotencyKey } }),
+  listTasks(query, signal) {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== "" && value !== null && value !== undefined) params.set(key, String(value));
+    }
+    return request("GET", `/api/task/list?${params}`, { signal });
+  },
+  getTask: (id, signal) => request("GET", `/api/task/${encodeURIComponent(id)}`, { signal }),
+  cancelTask: (id) => request("POST", `/api/task/${encodeURIComponent(id)}/cancel`),
+  retryTask: (id) => request("POST", `/api/task/${encodeURIComponent(id)}/retry`),
+  downloadZip: (id) => request("GET", `/api/task/${encodeURIComponent(id)}/download`, { raw: true }),
+};
+
+window.addEventListener("storage", (event) => {
+  if (event.key !== STORAGE_KEY) return;
+  const next = loadTokens();
+  if (!next && tokens) signOut("elsewhere");
+  else if (next) {
+    tokens = next;
+    scheduleRefresh();
+  }
+});
+
+scheduleRefresh();

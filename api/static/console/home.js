@@ -1,0 +1,453 @@
+// The home view: the new-task form and the task list side by side (stacked on a phone).
+
+import { api } from "./api.js";
+import { ACTIVE, STATUSES, TYPES, describeError, newIdempotencyKey, statusTag, typeLabel } from "./common.js";
+import { h, mount, safeUrl, toast } from "./dom.js";
+import { formatDateTime, t } from "./i18n.js";
+import { Poller } from "./poller.js";
+
+export const MAX_UPLOAD_MB = 20;
+export const DESCRIPTION_MAX = 500;
+const PAGE_SIZE = 10;
+const TEMPLATES = ["all", "matting", "white_bg", "enhanced"];
+const SCENES = ["street", "studio", "indoor"];
+const CATEGORIES = ["shoes", "dress", "hoodie"];
+
+// Kept across re-renders (language switch, returning from a task page).
+const draft = {
+  inputUrl: "",
+  previewSrc: "",
+  fileName: "",
+  type: "basic_clean",
+  template: "all",
+  scene: "studio",
+  category: "dress",
+  description: "",
+  idempotencyKey: newIdempotencyKey(),
+};
+const listState = { status: "", type: "", offset: 0 };
+
+export function renderHome(root, ctx) {
+  const list = renderTaskList(ctx);
+  mount(root, h("div", { class: "home-grid" }, renderNewTask(ctx), list.element));
+  list.start();
+  return () => list.stop();
+}
+
+// ---------------------------------------------------------------- new task
+
+function renderNewTask(ctx) {
+  const user = ctx.user;
+  const formError = h("p", { class: "form-error", role: "alert", id: "new-error", hidden: true });
+  const showError = (message) => {
+    formError.textContent = message;
+    formError.hidden = !message;
+  };
+
+  // Preview of the input, before anything is submitted.
+  const previewImg = h("img", { id: "input-preview", class: "preview-img", alt: t("new.preview") });
+  const previewEmpty = h("p", { class: "preview-empty muted" }, t("new.previewEmpty"));
+  const previewBroken = h("p", { class: "form-error", hidden: true }, t("new.previewBroken"));
+  const uploadStatus = h("p", { class: "upload-status muted", id: "upload-status" });
+  const clearBtn = h("button", { type: "button", class: "btn btn-link", onclick: () => setSource("", "", "") }, t("new.clear"));
+  previewImg.addEventListener("error", () => {
+    if (!previewImg.getAttribute("src")) return;
+    previewBroken.hidden = false;
+  });
+  previewImg.addEventListener("load", () => {
+    previewBroken.hidden = true;
+  });
+
+  function showPreview() {
+    const has = Boolean(draft.previewSrc);
+    previewImg.hidden = !has;
+    previewEmpty.hidden = has;
+    clearBtn.hidden = !has;
+    previewBroken.hidden = true;
+    if (has) previewImg.setAttribute("src", safeUrl(draft.previewSrc));
+    else previewImg.removeAttribute("src");
+  }
+
+  function setSource(inputUrl, previewSrc, fileName) {
+    if (draft.previewSrc.startsWith("blob:") && draft.previewSrc !== previewSrc) {
+      URL.revokeObjectURL(draft.previewSrc);
+    }
+    draft.inputUrl = inputUrl;
+    draft.previewSrc = previewSrc;
+    draft.fileName = fileName;
+    uploadStatus.textContent = fileName && inputUrl ? t("new.uploaded", { name: fileName }) : "";
+    showPreview();
+  }
+
+  let uploading = false;
+  async function handleFile(file) {
+    showError("");
+    if (!file) return;
+    if (!/^image\//.test(file.type)) {
+      showError(t("new.badFile"));
+      return;
+    }
+    if (file.size > MAX_UPLOAD_MB * 1024 * 1024) {
+      showError(t("new.tooBig", { size: (file.size / 1048576).toFixed(1), max: MAX_UPLOAD_MB }));
+      return;
+    }
+    setSource("", URL.createObjectURL(file), file.name);
+    uploadStatus.textContent = t("new.uploading", { name: file.name });
+    uploading = true;
+    submit.disabled = true;
+    try {
+      const data = await api.upload(file);
+      if (draft.fileName === file.name) setSource(data.url, draft.previewSrc, file.name);
+    } catch (err) {
+      setSource("", "", "");
+      showError(describeError(err));
+    } finally {
+      uploading = false;
+      submit.disabled = false;
+    }
+  }
+
+  const fileInput = h("input", {
+    type: "file",
+    id: "file-input",
+    accept: "image/jpeg,image/png,image/webp",
+    class: "visually-hidden",
+    onchange: () => {
+      handleFile(fileInput.files[0]);
+      fileInput.value = "";
+    },
+  });
+  const dropZone = h(
+    "div",
+    {
+      class: "drop-zone",
+      id: "drop-zone",
+      tabindex: "0",
+      role: "button",
+      "aria-label": `${t("new.drop")} ${t("new.pick")}`,
+      ondragover: (event) => {
+        event.preventDefault();
+        dropZone.classList.add("dragging");
+      },
+      ondragleave: () => dropZone.classList.remove("dragging"),
+      ondrop: (event) => {
+        event.preventDefault();
+        dropZone.classList.remove("dragging");
+        handleFile(event.dataTransfer && event.dataTransfer.files[0]);
+      },
+      onkeydown: (event) => {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          fileInput.click();
+        }
+      },
+    },
+    h("span", { class: "drop-icon", "aria-hidden": "true" }, "⇪"),
+    h("span", null, t("new.drop"), " ", h("label", { for: "file-input", class: "link" }, t("new.pick"))),
+    h("span", { class: "hint" }, t("new.dropHint", { size: MAX_UPLOAD_MB })),
+    fileInput,
+  );
+
+  const urlInput = h("input", {
+    type: "url",
+    id: "url-input",
+    inputmode: "url",
+    placeholder: t("new.urlPlaceholder"),
+    maxlength: 2048,
+    value: draft.fileName ? "" : draft.inputUrl,
+  });
+  const useUrl = () => {
+    showError("");
+    const text = urlInput.value.trim();
+    if (!text) return;
+    let url;
+    try {
+      url = new URL(text);
+    } catch (_) {
+      url = null;
+    }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+      showError(t("new.badUrl"));
+      return;
+    }
+    setSource(url.href, url.href, "");
+  };
+  urlInput.addEventListener("change", useUrl);
+  urlInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      useUrl();
+    }
+  });
+
+  // Task type and its parameters.
+  const typeChoice = h(
+    "div",
+    { class: "type-choice", role: "radiogroup", "aria-label": t("new.type") },
+    TYPES.map((type) =>
+      h(
+        "label",
+        { class: `type-card${draft.type === type ? " selected" : ""}` },
+        h("input", {
+          type: "radio",
+          name: "task-type",
+          value: type,
+          checked: draft.type === type,
+          onchange: () => {
+            draft.type = type;
+            for (const card of typeChoice.querySelectorAll(".type-card")) {
+              card.classList.toggle("selected", card.querySelector("input").checked);
+            }
+            showParams();
+          },
+        }),
+        h("strong", null, typeLabel(type)),
+        h("span", { class: "muted" }, t(`type.${type}.desc`)),
+      ),
+    ),
+  );
+
+  const select = (id, key, values, prefix) =>
+    h(
+      "select",
+      { id, name: key, onchange: (event) => (draft[key] = event.target.value) },
+      values.map((value) => h("option", { value, selected: draft[key] === value }, t(`${prefix}.${value}`))),
+    );
+
+  const counter = h("span", { class: "counter muted", id: "description-count" });
+  const description = h("textarea", {
+    id: "description",
+    rows: 3,
+    maxlength: DESCRIPTION_MAX,
+    placeholder: t("new.descriptionPlaceholder"),
+    value: draft.description,
+    oninput: () => {
+      draft.description = description.value;
+      updateCounter();
+    },
+  });
+  const updateCounter = () => {
+    counter.textContent = t("new.count", { n: description.value.length, max: DESCRIPTION_MAX });
+  };
+  updateCounter();
+
+  const basicParams = h(
+    "div",
+    { class: "params", id: "params-basic" },
+    h("label", { for: "template" }, t("new.template")),
+    select("template", "template", TEMPLATES, "template"),
+  );
+  const modelParams = h(
+    "div",
+    { class: "params", id: "params-model" },
+    h(
+      "div",
+      { class: "row2" },
+      h("div", null, h("label", { for: "scene" }, t("new.scene")), select("scene", "scene", SCENES, "scene")),
+      h(
+        "div",
+        null,
+        h("label", { for: "category" }, t("new.category")),
+        select("category", "category", CATEGORIES, "category"),
+      ),
+    ),
+    h("label", { for: "description" }, t("new.description"), " ", counter),
+    description,
+  );
+  const showParams = () => {
+    basicParams.hidden = draft.type !== "basic_clean";
+    modelParams.hidden = draft.type !== "model_pose12";
+  };
+  showParams();
+
+  // Submit, or a clear explanation of why the account cannot submit yet.
+  const submit = h("button", { type: "submit", class: "btn btn-primary btn-block", id: "submit-task" }, t("new.submit"));
+  let gate = null;
+  if (!user.membershipActive) gate = ["new.notMemberTitle", "new.notMemberBody"];
+  else if (user.quota <= 0) gate = ["new.noQuotaTitle", "new.noQuotaBody"];
+  const footer = gate
+    ? h(
+        "div",
+        { class: "gate", id: "gate", role: "note" },
+        h("strong", null, t(gate[0])),
+        h("p", null, t(gate[1])),
+        h("button", { type: "button", class: "btn", onclick: () => ctx.refreshAccount(true) }, t("new.refreshAccount")),
+      )
+    : submit;
+
+  const form = h(
+    "form",
+    {
+      class: "card new-task",
+      id: "new-task",
+      novalidate: true,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        if (gate || uploading) return;
+        showError("");
+        if (!draft.inputUrl) {
+          showError(t("new.needImage"));
+          return;
+        }
+        if (draft.description.length > DESCRIPTION_MAX) {
+          showError(t("new.tooLong", { max: DESCRIPTION_MAX }));
+          return;
+        }
+        const params =
+          draft.type === "basic_clean"
+            ? { template: draft.template }
+            : { scene: draft.scene, category: draft.category, productDescription: draft.description };
+        submit.disabled = true;
+        submit.textContent = t("new.submitting");
+        try {
+          const data = await api.createTask(
+            { type: draft.type, inputImageUrl: draft.inputUrl, params },
+            draft.idempotencyKey,
+          );
+          draft.idempotencyKey = newIdempotencyKey();
+          toast(t("new.created"), "success");
+          ctx.refreshAccount();
+          ctx.navigate(`#/task/${encodeURIComponent(data.taskId)}`);
+        } catch (err) {
+          if (err.code === 1002 || err.code === 1003) ctx.refreshAccount(true);
+          showError(describeError(err));
+          submit.disabled = false;
+          submit.textContent = t("new.submit");
+        }
+      },
+    },
+    h("h2", null, t("new.title")),
+    h("fieldset", null, h("legend", null, t("new.source")), dropZone, h("label", { for: "url-input", class: "or" }, t("new.or")),
+      h("div", { class: "url-row" }, urlInput, h("button", { type: "button", class: "btn", onclick: useUrl }, t("new.useUrl")))),
+    h(
+      "div",
+      { class: "preview-box" },
+      h("div", { class: "preview-head" }, h("span", { class: "label" }, t("new.preview")), clearBtn),
+      h("div", { class: "preview-frame checker" }, previewImg, previewEmpty),
+      previewBroken,
+      uploadStatus,
+    ),
+    h("fieldset", null, h("legend", null, t("new.type")), typeChoice, basicParams, modelParams),
+    formError,
+    footer,
+  );
+  showPreview();
+  if (draft.fileName && draft.inputUrl) uploadStatus.textContent = t("new.uploaded", { name: draft.fileName });
+  return form;
+}
+
+// ---------------------------------------------------------------- task list
+
+function renderTaskList(ctx) {
+  const body = h("div", { class: "task-list-body", id: "task-list" });
+  const pager = h("div", { class: "pager" });
+  const error = h("p", { class: "form-error", role: "alert", hidden: true });
+
+  const filter = (id, key, values, allKey, label) =>
+    h(
+      "select",
+      {
+        id,
+        "aria-label": t(allKey),
+        onchange: (event) => {
+          listState[key] = event.target.value;
+          listState.offset = 0;
+          poller.start();
+        },
+      },
+      h("option", { value: "" }, t(allKey)),
+      values.map((value) => h("option", { value, selected: listState[key] === value }, label(value))),
+    );
+
+  const poller = new Poller({
+    load: (signal) =>
+      api.listTasks(
+        { limit: PAGE_SIZE, offset: listState.offset, status: listState.status, type: listState.type },
+        signal,
+      ),
+    isActive: (data) => data.tasks.some((task) => ACTIVE.has(task.status)),
+    onChange: (data) => {
+      error.hidden = true;
+      drawList(data);
+    },
+    onError: (err) => {
+      if (err.status === 401) return false;
+      error.textContent = describeError(err);
+      error.hidden = false;
+      return true;
+    },
+  });
+
+  function drawList(data) {
+    if (!data.tasks.length) {
+      mount(
+        body,
+        h("p", { class: "empty muted" }, t(listState.status || listState.type ? "list.emptyFiltered" : "list.empty")),
+      );
+    } else {
+      mount(body, h("ul", { class: "task-items" }, data.tasks.map(taskItem)));
+    }
+    const pages = Math.max(1, Math.ceil(data.total / PAGE_SIZE));
+    const page = Math.floor(data.offset / PAGE_SIZE) + 1;
+    const go = (offset) => {
+      listState.offset = offset;
+      poller.start();
+    };
+    mount(
+      pager,
+      h("button", { type: "button", class: "btn", id: "page-prev", disabled: page <= 1, onclick: () => go(Math.max(0, data.offset - PAGE_SIZE)) }, t("list.prev")),
+      h("span", { class: "muted" }, t("list.page", { page, pages, total: data.total })),
+      h("button", { type: "button", class: "btn", id: "page-next", disabled: page >= pages, onclick: () => go(data.offset + PAGE_SIZE) }, t("list.next")),
+    );
+  }
+
+  const element = h(
+    "section",
+    { class: "card task-list" },
+    h(
+      "div",
+      { class: "list-head" },
+      h("h2", null, t("list.title")),
+      h(
+        "div",
+        { class: "filters" },
+        filter("filter-status", "status", STATUSES, "list.allStatus", (s) => t(`status.${s}`)),
+        filter("filter-type", "type", TYPES, "list.allTypes", typeLabel),
+        h("button", { type: "button", class: "btn", onclick: () => poller.start() }, t("list.refresh")),
+      ),
+    ),
+    error,
+    body,
+    pager,
+  );
+  return { element, start: () => poller.start(), stop: () => poller.stop() };
+}
+
+function taskItem(task) {
+  const thumb = (task.resultUrls && task.resultUrls[0]) || task.inputImageUrl;
+  return h(
+    "li",
+    null,
+    h(
+      "a",
+      { class: "task-item", href: `#/task/${encodeURIComponent(task.id)}`, dataset: { taskId: task.id } },
+      h("span", { class: "thumb checker" }, h("img", { src: thumb, alt: "", loading: "lazy", referrerpolicy: "no-referrer" })),
+      h(
+        "span",
+        { class: "task-item-main" },
+        h("span", { class: "task-item-title" }, typeLabel(task.type), h("span", { class: "muted mono" }, ` #${task.id}`)),
+        h("span", { class: "muted small" }, formatDateTime(task.createdAt)),
+        task.status === "processing" && typeof task.progress === "number"
+          ? miniProgress(task.progress)
+          : null,
+      ),
+      statusTag(task.status),
+    ),
+  );
+}
+
+function miniProgress(progress) {
+  const bar = h("span", { class: "mini-progress-bar" });
+  bar.style.width = `${Math.min(100, Math.max(0, Number(progress) || 0))}%`;
+  return h("span", { class: "mini-progress", "aria-hidden": "true" }, bar);
+}

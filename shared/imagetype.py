@@ -1,0 +1,22 @@
+"""Recognise an image by its first bytes, not by its name."""
+
+from __future__ import annotations
+
+SIGNATURES: tuple[tuple[bytes, int, str, str], ...] = (
+    (b"\xff\xd8\xff", 0, "jpg", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", 0, "png", "image/png"),
+    (b"WEBP", 8, "webp", "image/webp"),
+    (b"GIF87a", 0, "gif", "image/gif"),
+    (b"GIF89a", 0, "gif", "image/gif"),
+    (b"BM", 0, "bmp", "image/bmp"),
+    (b"II*\x00", 0, "tif", "image/tiff"),
+    (b"MM\x00*", 0, "tif", "image/tiff"),
+)
+
+
+def sniff_image(data: bytes) -> tuple[str, str] | None:
+    """(extension, content type) for a supported image format, else None."""
+    for magic, offset, extension, content_type in SIGNATURES:
+        if data[offset : offset + len(magic)] == magic and (extension != "webp" or data[:4] == b"RIFF"):
+            return extension, content_type
+    return None
