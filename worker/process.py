@@ -43,7 +43,7 @@ def run_cron(config: Config) -> None:
     scheduler = CronScheduler(connection=Redis.from_url(config.REDIS_URL), logging_level=config.LOG_LEVEL)
     for schedule in queues.SCHEDULES:
         scheduler.register(
-            _resolve(schedule.func),
+            queues.resolve(schedule.func),
             queue_name=schedule.queue,
             interval=getattr(config, schedule.interval_setting),
             job_timeout=schedule.timeout,
@@ -55,7 +55,7 @@ def run_cron(config: Config) -> None:
 def default_process_count(config: Config) -> int:
     if config.WORKER_PROCESSES > 0:
         return config.WORKER_PROCESSES
-    return max(1, (os.cpu_count() or 1) // 2)
+    return max(1, os.cpu_count() or 1)
 
 
 class Pool(WorkerPool):
@@ -97,9 +97,3 @@ def main(config: Config | None = None) -> None:
     )
     log.info("starting %d worker process(es) on queues %s", pool.num_workers, ",".join(queue_names))
     pool.start(logging_level=config.LOG_LEVEL)
-
-
-def _resolve(dotted: str):
-    module_name, _, attr = dotted.rpartition(".")
-    module = __import__(module_name, fromlist=[attr])
-    return getattr(module, attr)

@@ -23,7 +23,7 @@ def inference_threads() -> int:
     config = settings()
     if config.INFERENCE_THREADS > 0:
         return config.INFERENCE_THREADS
-    processes = config.WORKER_PROCESSES or max(1, (os.cpu_count() or 1) // 2)
+    processes = config.WORKER_PROCESSES or max(1, os.cpu_count() or 1)
     return max(1, (os.cpu_count() or 1) // processes)
 
 
@@ -43,5 +43,10 @@ def matting_session():
 
 def preload(queue_names: Iterable[str]) -> None:
     """Load what the served queues' jobs need before the first job arrives."""
+    queue_names = list(queue_names)
     if queues.IMAGES in queue_names:
         matting_session()
+    if queues.RUNNINGHUB in queue_names and settings().runninghub_configured:
+        from .jobs.models import workflows
+
+        workflows()  # validate the mapping at start-up: a clear error names a missing entry

@@ -1,0 +1,209 @@
+"""Benchmark of the basic_clean pipeline against a plain rembg.remove call.
+
+    .venv/bin/python -m bench.pipeline              # full run (about 6 minutes on 2 cores)
+    .venv/bin/python -m bench.pipeline --quick      # a shorter run for a smoke check
+
+Prints one table: pipeline vs rembg medians and their ratio, mask IoU vs rembg, worker
+start-to-ready, RSS growth over a soak, and the worker arrangement (session per job vs once,
+1 process × 2 threads vs 2 processes × 1 thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+import psutil
+from PIL import Image
+
+from tests.worker.conftest import jpeg_bytes, product_photo
+from worker.imaging import decode_image
+from worker.matting import load_session
+from worker.pipeline import run_basic_clean
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_DIR = os.environ.get("MODEL_DIR", os.path.join(ROOT, "models"))
+MAX_PIXELS = 40_000_000
+MIN_SIDE = 64
+
+
+def photo_bytes(side: int, seed: int = 0) -> bytes:
+    """A side×side product photo as a seller's JPEG upload."""
+    return jpeg_bytes(product_photo((side, side), seed=seed), quality=90)
+
+
+def clean_bytes(data: bytes, session, out_dir: str | None = None) -> list[tuple[str, bytes]]:
+    """decode → basic_clean(all) → PNG bytes; optionally written to out_dir (stands for storage)."""
+    image = decode_image(data, max_pixels=MAX_PIXELS, min_side=MIN_SIDE)
+    results = run_basic_clean(image, "all", session)
+    if out_dir is not None:
+        for name, png in results:
+            with open(os.path.join(out_dir, name), "wb") as fh:
+                fh.write(png)
+    return results
+
+
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def mask_iou(ours_png: bytes, reference: Image.Image) -> float:
+    import io
+
+    ours = np.asarray(Image.open(io.BytesIO(ours_png)))[..., 3] >= 128
+    ref = np.asarray(reference.convert("L")) >= 128
+    return float((ours & ref).sum() / max((ours | ref).sum(), 1))
+
+
+def compare(side: int, session, runs: int) -> dict[str, float]:
+    """Pipeline vs one warm rembg.remove, interleaved run by run so load noise hits both."""
+    import rembg
+
+    data = photo_bytes(side)
+    image = decode_image(data, max_pixels=MAX_PIXELS, min_side=MIN_SIDE)
+    with tempfile.TemporaryDirectory() as out_dir:
+        for _ in range(2):  # warm-up
+            clean_bytes(data, session, out_dir)
+            rembg.remove(image, session=session)
+        ours, stored, theirs = [], [], []
+        for _ in range(runs):
+            ours.append(median_ms(lambda: clean_bytes(data, session), 1))
+            stored.append(median_ms(lambda: clean_bytes(data, session, out_dir), 1))
+            theirs.append(median_ms(lambda: rembg.remove(image, session=session), 1))
+    matting_png = clean_bytes(data, session)[0][1]
+    iou = mask_iou(matting_png, rembg.remove(image, session=session, only_mask=True))
+    ours_ms, stored_ms, rembg_ms = (statistics.median(v) for v in (ours, stored, theirs))
+    return {
+        "ours": ours_ms,
+        "stored": stored_ms,
+        "rembg": rembg_ms,
+        "ratio": ours_ms / rembg_ms,
+        "ratio_stored": stored_ms / rembg_ms,
+        "iou": iou,
+    }
+
+
+def start_to_ready(threads: int) -> float:
+    """Wall time of a fresh interpreter importing the worker modules and loading the session."""
+    code = (
+        "from worker.matting import load_session; import worker.pipeline, worker.imaging; "
+        f"load_session({MODEL_DIR!r}, {threads})"
+    )
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    return time.perf_counter() - start
+
+
+def soak(threads: int, runs: int) -> tuple[float, float]:
+    """RSS (MB) of a fresh worker process after 10 and after ``runs`` 1000×1000 pipeline runs."""
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_soak_child, (threads, runs))
+
+
+def _soak_child(threads: int, runs: int) -> tuple[float, float]:
+    session = load_session(MODEL_DIR, threads)
+    proc = psutil.Process()
+    inputs = [photo_bytes(1000, seed) for seed in range(3)]
+    rss_10 = 0.0
+    for i in range(max(runs, 10)):
+        clean_bytes(inputs[i % len(inputs)], session)
+        if i == 9:
+            rss_10 = proc.memory_info().rss / 2**20
+    return rss_10, proc.memory_info().rss / 2**20
+
+
+def _throughput_child(threads: int, jobs: int, barrier, results) -> None:
+    session = load_session(MODEL_DIR, threads)
+    data = photo_bytes(1000)
+    clean_bytes(data, session)  # warm-up
+    barrier.wait()
+    start = time.time()
+    for _ in range(jobs):
+        clean_bytes(data, session)
+    results.put((start, time.time(), jobs))
+
+
+def throughput(processes: int, threads: int, jobs_per_process: int) -> float:
+    """Images/min for ``processes`` spawned workers (never forked: onnxruntime is not fork-safe)."""
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(processes), ctx.Queue()
+    workers = [
+        ctx.Process(target=_throughput_child, args=(threads, jobs_per_process, barrier, results))
+        for _ in range(processes)
+    ]
+    for w in workers:
+        w.start()
+    spans = [results.get() for _ in workers]
+    for w in workers:
+        w.join()
+    start, end = min(s[0] for s in spans), max(s[1] for s in spans)
+    return sum(s[2] for s in spans) / (end - start) * 60
+
+
+def service_throughput() -> None:
+    """Hook for the end-to-end service benchmark (API → queue → worker → storage); added later."""
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer runs, short soak, short arrangement")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs per size (default 7, quick 3)")
+    parser.add_argument("--soak", type=int, default=None, help="pipeline runs for RSS growth (default 300)")
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads of the bench session")
+    parser.add_argument("--skip-arrangement", action="store_true", help="skip the process/thread comparison")
+    args = parser.parse_args(argv)
+    runs = args.runs or (3 if args.quick else 7)
+    soak_runs = args.soak or (30 if args.quick else 300)
+    jobs = 10 if args.quick else 40
+
+    print(f"basic_clean bench — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} cores, runs={runs}")
+    session = load_session(MODEL_DIR, args.threads)
+    rows = [(side, compare(side, session, runs)) for side in (2000, 1000)]
+    ready = start_to_ready(args.threads)
+    load_ms = median_ms(lambda: load_session(MODEL_DIR, args.threads), 5)
+    rss_10, rss_n = soak(args.threads, soak_runs)
+
+    line = "-" * 86
+    print(line)
+    print(
+        f"{'input':<11}{'pipeline':>10}{'+ write':>10}{'rembg.remove':>14}{'ratio':>8}{'ratio+write':>13}{'IoU':>8}"
+    )
+    for side, r in rows:
+        print(
+            f"{side}×{side:<6}{r['ours']:>8.0f}ms{r['stored']:>8.0f}ms{r['rembg']:>12.0f}ms"
+            f"{r['ratio']:>8.3f}{r['ratio_stored']:>13.3f}{r['iou']:>8.4f}"
+        )
+    print(line)
+    print(f"worker start-to-ready (fresh process: imports + load_session): {ready:.2f} s")
+    print(f"load_session alone (per-job session cost): {load_ms:.0f} ms")
+    print(
+        f"worker RSS after 10 runs: {rss_10:.0f} MB; after {soak_runs} runs: {rss_n:.0f} MB; "
+        f"growth {rss_n - rss_10:+.1f} MB (target < 50 MB)"
+    )
+    if not args.skip_arrangement:
+        one = throughput(1, 2, jobs)
+        two = throughput(2, 1, jobs // 2)
+        print(f"1 process × 2 threads: {one:.0f} images/min (1000×1000, {jobs} jobs)")
+        print(f"2 processes × 1 thread: {two:.0f} images/min (1000×1000, {jobs // 2} jobs each)")
+    print("service end-to-end throughput: not measured here (hook: bench.pipeline.service_throughput)")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
