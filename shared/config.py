@@ -136,10 +136,22 @@ class Config:
         self.RUNNINGHUB_API_KEY = _str(env, "RUNNINGHUB_API_KEY", "")
         self.RUNNINGHUB_WORKFLOWS_FILE = _str(env, "RUNNINGHUB_WORKFLOWS_FILE", "")
         self.RUNNINGHUB_WEBHOOK_SECRET = _str(env, "RUNNINGHUB_WEBHOOK_SECRET", "")
+        # Where RunningHub can reach our webhook (defaults to PUBLIC_BASE_URL).
+        self.RUNNINGHUB_WEBHOOK_BASE_URL = _str(
+            env, "RUNNINGHUB_WEBHOOK_BASE_URL", self.PUBLIC_BASE_URL
+        ).rstrip("/")
         self.RUNNINGHUB_MAX_CONCURRENCY = _int(env, "RUNNINGHUB_MAX_CONCURRENCY", 3)
         self.RUNNINGHUB_POLL_SECONDS = _int(env, "RUNNINGHUB_POLL_SECONDS", 10)
+        self.RUNNINGHUB_RETRY_SECONDS = _int(env, "RUNNINGHUB_RETRY_SECONDS", 15)
+        self.RUNNINGHUB_OUTPUT_COUNT = _int(env, "RUNNINGHUB_OUTPUT_COUNT", 12)
+        self.RUNNINGHUB_MIN_OUTPUT_SIDE = _int(env, "RUNNINGHUB_MIN_OUTPUT_SIDE", 256)
+        self.CONTENT_CHECK = _str(env, "CONTENT_CHECK", "worker.content.default_check")
 
         self.LOG_LEVEL = _str(env, "LOG_LEVEL", "INFO")
+
+    @property
+    def runninghub_configured(self) -> bool:
+        return bool(self.RUNNINGHUB_BASE_URL and self.RUNNINGHUB_API_KEY and self.RUNNINGHUB_WORKFLOWS_FILE)
 
     @property
     def is_production(self) -> bool:
@@ -160,6 +172,8 @@ class Config:
                 raise ConfigError("ALLOW_PRIVATE_URLS is for development and tests only")
         if self.TASK_TIMEOUT_SECONDS < 1:
             raise ConfigError("TASK_TIMEOUT_SECONDS must be positive")
+        if self.runninghub_configured and not self.RUNNINGHUB_WEBHOOK_SECRET:
+            raise ConfigError("RUNNINGHUB_WEBHOOK_SECRET must be set when RunningHub is configured")
         if self.STORAGE_BACKEND not in {"local", "s3"}:
             raise ConfigError(f"STORAGE_BACKEND must be 'local' or 's3', got {self.STORAGE_BACKEND!r}")
 

@@ -6,7 +6,9 @@ The web process enqueues by dotted path and never imports `worker/`.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from redis import Redis
 from rq import Callback, Queue, Retry
@@ -24,6 +26,9 @@ MAINTENANCE = "maintenance"
 
 ALL_QUEUES = (MAINTENANCE, RUNNINGHUB, IMAGES)
 """Default order a worker listens in: cheap, latency-sensitive queues first."""
+
+CANCEL_MODEL_JOB = "worker.jobs.models.cancel_model_pose12"
+"""Cancels a model task's RunningHub render and frees its slot after our cancel or timeout."""
 
 FAILURE_CALLBACK = "worker.jobs.lifecycle.on_job_failure"
 """Runs when a task job raises; fails and refunds the task once its retries are exhausted."""
@@ -71,6 +76,12 @@ SCHEDULES: tuple[Schedule, ...] = (
 """Periodic jobs, run by the cron scheduler that `worker.py` starts."""
 
 
+def resolve(dotted: str):
+    """The function at a dotted path (how jobs, callbacks and checks are named in data)."""
+    module_name, _, attr = dotted.rpartition(".")
+    return getattr(__import__(module_name, fromlist=[attr]), attr)
+
+
 def job_spec(task_type: str, overrides: dict[str, str] | None = None) -> JobSpec:
     spec = JOBS[task_type]
     if overrides and task_type in overrides:
@@ -100,6 +111,36 @@ def enqueue_task(
     )
 
 
+def current_job_key(task_id: str) -> str:
+    return f"shopimage:task-job:{task_id}"
+
+
+def enqueue_follow_up(
+    redis: Redis, func: str, task_id: str, *, delay: float = 0, queue: str = RUNNINGHUB, timeout: int = 120
+) -> Job:
+    """Enqueue (or schedule) a further job for a task, recording it as the task's current job.
+
+    Follow-up jobs get ids of their own (reusing the task id while the first job still runs would
+    let that job overwrite the new one's state); the pointer lets the reconciler see them.
+    """
+    job_id = f"{task_id}-{secrets.token_hex(4)}"
+    rq_queue = Queue(queue, connection=redis)
+    options = {
+        "job_id": job_id,
+        "job_timeout": timeout,
+        "retry": Retry(max=2, interval=[5, 15]),
+        "on_failure": Callback(FAILURE_CALLBACK),
+        "result_ttl": 600,
+        "failure_ttl": 7 * 86400,
+    }
+    if delay > 0:
+        job = rq_queue.enqueue_in(timedelta(seconds=delay), func, task_id, **options)
+    else:
+        job = rq_queue.enqueue(func, task_id, **options)
+    redis.set(current_job_key(task_id), job_id, ex=2 * 86400)
+    return job
+
+
 def queue_position(redis: Redis, task_id: str, task_type: str) -> int | None:
     """1-based position of a pending task's job in its queue, or None when not queued."""
     position = Queue(JOBS[task_type].queue, connection=redis).get_job_position(task_id)
@@ -108,8 +149,9 @@ def queue_position(redis: Redis, task_id: str, task_type: str) -> int | None:
 
 def job_is_alive(redis: Redis, task_id: str) -> bool:
     """Whether Redis still holds a job for the task that will run (queued, scheduled, started)."""
+    pointer = redis.get(current_job_key(task_id))
     try:
-        job = Job.fetch(task_id, connection=redis)
+        job = Job.fetch(pointer.decode() if pointer else task_id, connection=redis)
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,8 +39,10 @@ def _worker_index() -> int:
     return int(name.removeprefix("gw") or 0)
 
 
-DB_NAME = f"shopimage_test_{_worker_index()}"
-REDIS_URL = f"{REDIS_BASE}/{10 + _worker_index()}"
+RUN_ID = os.environ.get("TEST_RUN_ID", "")
+"""Set to run two suites side by side on one machine (separate databases and Redis indexes)."""
+DB_NAME = f"shopimage_test_{RUN_ID}{_worker_index()}"
+REDIS_URL = f"{REDIS_BASE}/{int(os.environ.get('TEST_REDIS_DB_BASE', '10')) + _worker_index()}"
 DATABASE_URL = f"{PG_URL}/{DB_NAME}"
 
 
@@ -212,6 +215,61 @@ def start_worker(tmp_path, app) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         worker.stop()
+
+
+class LiveServer:
+    """The real web process (gunicorn with the project's settings) on a free port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(self.port), "PUBLIC_BASE_URL": self.url}
+        env.setdefault("WEB_CONCURRENCY", "1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "wsgi:app", "--config", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(self._up, timeout=30, message=f"gunicorn on {self.url}")
+
+    def _up(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError("gunicorn exited:\n" + self.log_path.read_text(errors="replace"))
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self._log.close()
+
+
+@pytest.fixture
+def start_live_server(tmp_path, app) -> Iterator[Callable[..., LiveServer]]:
+    started: list[LiveServer] = []
+
+    def start(**overrides: str) -> LiveServer:
+        server = LiveServer(test_env(**overrides), tmp_path / f"web-{len(started)}.log")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 def wait_for(

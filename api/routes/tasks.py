@@ -11,7 +11,7 @@ from shared import inputs, lifecycle, queues, tasks
 from shared.app import redis_client, storage
 from shared.archive import results_zip
 from shared.db import db
-from shared.errors import Conflict
+from shared.errors import Conflict, Unavailable
 from shared.models import Task, User
 
 from ..auth import current_user, require_internal_caller
@@ -42,6 +42,8 @@ def dump_task(task: Task, *, with_position: bool = False) -> dict[str, Any]:
 @bp.post("/create")
 def create():
     data = load_body(create_schema)
+    if data["type"] == "model_pose12" and not current_app.extensions["settings"].runninghub_configured:
+        raise Unavailable("model_pose12 is not available: RunningHub is not configured on this server")
     key = tasks.check_idempotency_key(request.headers.get("Idempotency-Key"))
     upload_key = inputs.own_key(data["inputImageUrl"], storage())
     if upload_key is None:
@@ -102,6 +104,8 @@ def cancel(task_id: str):
         )
     db.session.commit()
     queues.cancel_job(redis_client(), task.id)
+    if task.type == "model_pose12":
+        queues.enqueue_follow_up(redis_client(), queues.CANCEL_MODEL_JOB, task.id)
     db.session.refresh(task)
     return jsonify(success=True, data=dump_task(task))
 
@@ -123,7 +127,9 @@ def download(task_id: str):
     if task.status != "success" or not keys:
         raise Conflict("task has no downloadable results yet")
     archive = results_zip(storage(), keys)
-    return send_file(archive, mimetype="application/zip", as_attachment=True, download_name=f"task-{task.id}.zip")
+    return send_file(
+        archive, mimetype="application/zip", as_attachment=True, download_name=f"task-{task.id}.zip"
+    )
 
 
 def result_links(keys: list[str]) -> list[str]:

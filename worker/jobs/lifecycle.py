@@ -8,7 +8,7 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from shared import lifecycle
+from shared import lifecycle, queues
 from shared.db import db
 
 from ..app import app_context
@@ -36,12 +36,19 @@ def failure_message(exc_type: type[BaseException] | None, exc_value: BaseExcepti
 
 def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
     """Fail and refund the task once rq has no retries left for its job (called on every failure)."""
+    task_id = job.args[0] if job.args else job.id
     if job.should_retry:
-        log.warning("task %s job failed (%s); rq will retry", job.id, getattr(exc_type, "__name__", exc_type))
+        log.warning(
+            "task %s job failed (%s); rq will retry", task_id, getattr(exc_type, "__name__", exc_type)
+        )
         return
     with app_context():
-        if lifecycle.fail(job.id, failure_message(exc_type, exc_value)):
+        if lifecycle.fail(task_id, failure_message(exc_type, exc_value)):
             db.session.commit()
-            log.error("task %s failed after retries: %r", job.id, exc_value)
+            log.error("task %s failed after retries: %r", task_id, exc_value)
         else:
             db.session.rollback()
+        if job.origin == queues.RUNNINGHUB:
+            from .models import cancel_model_pose12
+
+            cancel_model_pose12(task_id)

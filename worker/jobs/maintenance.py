@@ -22,8 +22,13 @@ def sweep_timeouts() -> list[str]:
     with app_context():
         failed = lifecycle.sweep_timeouts(settings().TASK_TIMEOUT_SECONDS)
         db.session.commit()
+        model_tasks = set(
+            db.session.scalars(select(Task.id).where(Task.id.in_(failed), Task.type == "model_pose12"))
+        )
         for task_id in failed:
             queues.cancel_job(redis_client(), task_id)
+            if task_id in model_tasks:
+                queues.enqueue_follow_up(redis_client(), queues.CANCEL_MODEL_JOB, task_id)
         if failed:
             log.warning("sweeper failed %d timed-out task(s): %s", len(failed), ", ".join(failed))
         return failed

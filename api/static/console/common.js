@@ -83,7 +83,7 @@ export function describeError(err) {
   }
   if (err.status === 413) return t("error.413");
   if (err.status === 429) return t("error.429");
-  if (err.status === 503) return t("error.503");
+  if (err.status === 503) return t("error.503", { message });
   if (err.status === 409) return t("error.4009", { message });
   return t("error.generic", { message: message || `HTTP ${err.status}` });
 }

@@ -370,6 +370,9 @@ function renderTaskList(ctx) {
       error.hidden = true;
       drawList(data);
     },
+    onRecover: () => {
+      error.hidden = true;
+    },
     onError: (err) => {
       if (err.status === 401) return false;
       error.textContent = describeError(err);

@@ -14,13 +14,15 @@ export class Poller {
    * @param {(data: any) => void} options.onChange  called only when the JSON differs from last time
    * @param {(err: Error, delayMs: number) => boolean|void} [options.onError]  return false to stop
    * @param {(attempts: number) => void} [options.onGiveUp]  the attempt limit was reached
+   * @param {() => void} [options.onRecover]  a request succeeded after failures
    */
-  constructor({ load, isActive, onChange, onError, onGiveUp, interval, maxAttempts }) {
+  constructor({ load, isActive, onChange, onError, onGiveUp, onRecover, interval, maxAttempts }) {
     this.load = load;
     this.isActive = isActive;
     this.onChange = onChange;
     this.onError = onError || (() => {});
     this.onGiveUp = onGiveUp || (() => {});
+    this.onRecover = onRecover || (() => {});
     this.interval = interval || POLL_INTERVAL_MS;
     this.maxAttempts = maxAttempts || MAX_ATTEMPTS;
     this.timer = null;
@@ -78,6 +80,7 @@ export class Poller {
       return;
     }
     if (!this.running) return;
+    if (this.failures > 0) this.onRecover();
     this.failures = 0;
     const json = JSON.stringify(data);
     if (json !== this.lastJson) {

@@ -7,6 +7,8 @@ import { h, mount, safeUrl, toast } from "./dom.js";
 import { formatDateTime, formatDuration, t } from "./i18n.js";
 import { MAX_ATTEMPTS, Poller } from "./poller.js";
 
+const COMPARE_MAX_HEIGHT = 480;
+
 export function renderTask(root, ctx, taskId) {
   const content = h("div", { class: "task-content", id: "task-content" });
   const notice = h("div", { class: "poll-notice", id: "poll-notice", role: "status", hidden: true });
@@ -44,8 +46,9 @@ export function renderTask(root, ctx, taskId) {
     onChange: (task) => {
       setNotice();
       draw(task);
+      // A task that ended may have refunded its unit: reload the quota once.
       const ended = !ACTIVE.has(task.status);
-      if (ended && endedBefore === false) ctx.refreshAccount();
+      if (ended && endedBefore !== true) ctx.refreshAccount();
       endedBefore = ended;
     },
     onError: (err, delay) => {
@@ -63,10 +66,23 @@ export function renderTask(root, ctx, taskId) {
       );
       return true;
     },
+    onRecover: () => setNotice(),
     onGiveUp: (attempts) => {
       setNotice(
         h("p", { class: "warn" }, t("task.pollStopped", { n: attempts })),
-        h("button", { type: "button", class: "btn", id: "manual-refresh", onclick: () => poller.start() }, t("task.manualRefresh")),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn",
+            id: "manual-refresh",
+            onclick: () => {
+              setNotice();
+              poller.start();
+            },
+          },
+          t("task.manualRefresh"),
+        ),
       );
     },
   });
@@ -78,7 +94,7 @@ export function renderTask(root, ctx, taskId) {
       h(
         "div",
         { class: "task-head" },
-        h("h1", null, t("task.title"), " ", h("span", { class: "muted mono", id: "task-id" }, `#${task.id}`)),
+        h("h1", null, t("task.title"), h("span", { class: "muted mono", id: "task-id" }, `#${task.id}`)),
         h("span", { id: "task-status" }, statusTag(task.status)),
       ),
       active ? progressSection(task) : null,
@@ -247,8 +263,10 @@ export function renderTask(root, ctx, taskId) {
 
   function compareSection(task, items) {
     if (compareChoice >= items.length) compareChoice = 0;
-    const preferred = items.findIndex((item) => /white-bg/.test(item.url));
+    // The cut-out keeps the input's framing, so the slider lines up; the white canvases are square.
+    const preferred = items.findIndex((item) => /matting/.test(item.url));
     if (compareChoice === 0 && preferred > 0) compareChoice = preferred;
+    const before = h("img", { src: task.inputImageUrl, alt: t("task.before"), class: "compare-img" });
     const after = h("img", { src: items[compareChoice].url, alt: t("task.after"), class: "compare-img" });
     const afterWrap = h("div", { class: "compare-after checker" }, after);
     const divider = h("div", { class: "compare-divider", "aria-hidden": "true" });
@@ -267,6 +285,28 @@ export function renderTask(root, ctx, taskId) {
       oninput: () => setPosition(slider.value),
     });
     setPosition(50);
+    const box = h(
+      "div",
+      { class: "compare", id: "compare" },
+      before,
+      afterWrap,
+      divider,
+      h("span", { class: "compare-label left" }, t("task.before")),
+      h("span", { class: "compare-label right" }, t("task.after")),
+      slider,
+    );
+    // Different framings cannot be overlaid: show them side by side instead.
+    const checkFit = () => {
+      if (!before.naturalWidth || !after.naturalWidth) return;
+      const a = before.naturalWidth / before.naturalHeight;
+      const b = after.naturalWidth / after.naturalHeight;
+      const aligned = Math.abs(a - b) / a <= 0.02;
+      box.classList.toggle("side-by-side", !aligned);
+      box.style.aspectRatio = aligned ? String(a) : "";
+      box.style.maxWidth = aligned ? `${Math.round(COMPARE_MAX_HEIGHT * a)}px` : "";
+    };
+    before.addEventListener("load", checkFit);
+    after.addEventListener("load", checkFit);
     const chooser =
       items.length > 1
         ? h(
@@ -291,16 +331,7 @@ export function renderTask(root, ctx, taskId) {
       "div",
       { class: "compare-block" },
       h("div", { class: "compare-head" }, h("h3", null, t("task.compare")), chooser),
-      h(
-        "div",
-        { class: "compare", id: "compare" },
-        h("img", { src: task.inputImageUrl, alt: t("task.before"), class: "compare-img" }),
-        afterWrap,
-        divider,
-        h("span", { class: "compare-label left" }, t("task.before")),
-        h("span", { class: "compare-label right" }, t("task.after")),
-        slider,
-      ),
+      box,
     );
   }
 
@@ -319,7 +350,7 @@ export function renderTask(root, ctx, taskId) {
     } else {
       if (params.scene) rows.push([t("new.scene"), t(`scene.${params.scene}`)]);
       if (params.category) rows.push([t("new.category"), t(`category.${params.category}`)]);
-      if (params.productDescription) rows.push([t("new.description"), params.productDescription, "product-description"]);
+      if (params.productDescription) rows.push([t("task.description"), params.productDescription, "product-description"]);
     }
     return h(
       "div",

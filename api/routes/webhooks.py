@@ -1,0 +1,40 @@
+"""Incoming callbacks. RunningHub's TASK_END is a hint only: the collect job confirms it."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from flask import Blueprint, abort, current_app, jsonify, request
+from sqlalchemy import select
+
+from shared import queues
+from shared.app import redis_client
+from shared.db import db
+from shared.models import Task
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
+
+COLLECT = "worker.jobs.models.collect_model_pose12"
+
+
+@bp.post("/runninghub/<secret>")
+def runninghub(secret: str):
+    """Answer fast; enqueue one collect per RunningHub task id however often the callback repeats."""
+    expected = current_app.config["RUNNINGHUB_WEBHOOK_SECRET"]
+    if not expected or not hmac.compare_digest(expected.encode(), secret.encode()):
+        abort(404)
+    body = request.get_json(silent=True) or {}
+    external_id = str(body.get("taskId") or "")[:64]
+    if not external_id:
+        return jsonify(success=True, data={"accepted": False})
+    task_id = db.session.scalar(
+        select(Task.id).where(Task.external_id == external_id, Task.status == "processing")
+    )
+    db.session.close()
+    redis = redis_client()
+    if task_id and redis.set(f"shopimage:webhook:{external_id}", "1", nx=True, ex=3600):
+        queues.enqueue_follow_up(redis, COLLECT, task_id)
+    return jsonify(success=True, data={"accepted": bool(task_id)})

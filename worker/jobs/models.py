@@ -1,0 +1,285 @@
+"""model_pose12: twelve AI model photos rendered by RunningHub, without a worker waiting on it.
+
+submit (short job) → RunningHub renders → webhook or delayed poll → collect (short job).
+
+- A Redis gate caps how many of our tasks run on RunningHub at once
+  (`RUNNINGHUB_MAX_CONCURRENCY`); a task that finds it full stays `pending` and is re-scheduled.
+- The RunningHub task id is committed on our task right after RunningHub accepts it, so a
+  restarted worker resumes polling instead of submitting twice.
+- "Try again later" answers (421, 415, 5xx, transport errors) re-schedule; they never fail a task.
+  The timeout sweeper bounds how long a task can wait.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+import time
+from functools import cache
+
+from PIL import Image
+from sqlalchemy import update
+
+from shared import lifecycle, queues
+from shared.app import redis_client, settings, storage
+from shared.db import db, utcnow
+from shared.models import Task
+from shared.workflows import WorkflowMap, load_workflows
+
+from ..app import app_context
+from ..content import ContentRejected
+from ..fetch import FetchError, fetch
+from ..inputs import load_input_image
+from ..runner import TaskRejected, TransientInputError
+from ..runninghub import RetryLater, RunningHubClient, RunningHubError, StillRunning, TaskFailed
+
+log = logging.getLogger(__name__)
+
+GATE_KEY = "shopimage:runninghub:running"
+"""Sorted set of our task ids currently on RunningHub (score: when the slot was taken)."""
+
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+    redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+    return 1
+end
+return 0
+"""
+
+SUBMIT = "worker.jobs.models.submit_model_pose12"
+POLL = "worker.jobs.models.poll_model_pose12"
+COLLECT = "worker.jobs.models.collect_model_pose12"
+
+
+@cache
+def _client(base_url: str, api_key: str) -> RunningHubClient:
+    return RunningHubClient(base_url, api_key)
+
+
+def client() -> RunningHubClient:
+    config = settings()
+    return _client(config.RUNNINGHUB_BASE_URL, config.RUNNINGHUB_API_KEY)
+
+
+@cache
+def _workflows(path: str) -> WorkflowMap:
+    return load_workflows(path)
+
+
+def workflows() -> WorkflowMap:
+    return _workflows(settings().RUNNINGHUB_WORKFLOWS_FILE)
+
+
+def acquire_slot(task_id: str) -> bool:
+    now = time.time()
+    stale = now - settings().TASK_TIMEOUT_SECONDS - 60
+    return bool(
+        redis_client().eval(_ACQUIRE, 1, GATE_KEY, task_id, settings().RUNNINGHUB_MAX_CONCURRENCY, stale, now)
+    )
+
+
+def release_slot(task_id: str) -> None:
+    redis_client().zrem(GATE_KEY, task_id)
+
+
+def _follow_up(func: str, task_id: str, delay: float = 0) -> None:
+    queues.enqueue_follow_up(redis_client(), func, task_id, delay=delay)
+
+
+def submit_model_pose12(task_id: str) -> str:
+    """Upload the input and start the RunningHub workflow (or resume a task already submitted)."""
+    with app_context():
+        task = db.session.get(Task, task_id)
+        if task is None or task.status not in ("pending", "processing"):
+            return "skipped"
+        if task.external_id:
+            _follow_up(POLL, task_id)
+            return "resumed"
+        if not acquire_slot(task_id):
+            _follow_up(SUBMIT, task_id, delay=settings().RUNNINGHUB_RETRY_SECONDS)
+            return "waiting for a RunningHub slot"
+        task = lifecycle.start(task_id)
+        db.session.commit()
+        if task is None:
+            release_slot(task_id)
+            return "skipped"
+        url, params = task.input_image_url, dict(task.params or {})
+        db.session.close()
+        try:
+            external_id = _submit(task_id, url, params)
+        except TaskRejected as exc:
+            _finish_failed(task_id, exc.message)
+            return "failed"
+        except RetryLater as exc:
+            release_slot(task_id)
+            log.warning("RunningHub busy for task %s (%s); retrying later", task_id, exc)
+            _follow_up(SUBMIT, task_id, delay=settings().RUNNINGHUB_RETRY_SECONDS)
+            return "retry later"
+        db.session.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(external_id=external_id, progress=20, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
+        return "submitted"
+
+
+def _submit(task_id: str, url: str, params: dict) -> str:
+    image = load_input_image(url)
+    upload = io.BytesIO()
+    image.convert("RGB").save(upload, "JPEG", quality=92)
+    rh = client()
+    try:
+        file_name = rh.upload(upload.getvalue(), f"{task_id}.jpg")
+        workflow_id, node_info = workflows().node_info_list(
+            params.get("scene", "studio"),
+            params.get("category", "dress"),
+            image_file_name=file_name,
+            description=params.get("productDescription", ""),
+            seed=secrets.randbelow(2**31),
+        )
+        config = settings()
+        webhook = (
+            f"{config.RUNNINGHUB_WEBHOOK_BASE_URL}/api/webhooks/runninghub/{config.RUNNINGHUB_WEBHOOK_SECRET}"
+        )
+        return rh.create(workflow_id, node_info, webhook_url=webhook)
+    except RetryLater:
+        raise
+    except TaskFailed as exc:
+        raise TaskRejected(exc.user_message) from exc
+    except RunningHubError as exc:
+        log.error(
+            "RunningHub refused task %s: code=%s msg=%s (check configuration)", task_id, exc.code, exc.msg
+        )
+        raise TaskRejected(f"AI 渲染服务拒绝了任务（RunningHub {exc.code}: {exc.msg}）") from exc
+
+
+def poll_model_pose12(task_id: str) -> str:
+    """Fallback when no webhook arrives: ask RunningHub for the status, collect or poll again."""
+    with app_context():
+        task = db.session.get(Task, task_id)
+        if task is None or task.status not in ("pending", "processing") or not task.external_id:
+            return "skipped"
+        external_id = task.external_id
+        db.session.close()
+        try:
+            status = client().status(external_id)
+        except RetryLater:
+            status = "RETRY"
+        if status in ("SUCCESS", "FAILED"):
+            return collect_model_pose12(task_id)
+        if status == "RUNNING":
+            lifecycle.set_progress(task_id, 50)
+            db.session.commit()
+        _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
+        return f"waiting ({status})"
+
+
+def collect_model_pose12(task_id: str) -> str:
+    """Read the outputs (confirming any webhook), copy the twelve images into our storage, finish."""
+    with app_context():
+        redis = redis_client()
+        lock = f"shopimage:collecting:{task_id}"
+        if not redis.set(lock, "1", nx=True, ex=300):
+            return "already collecting"
+        try:
+            return _collect(task_id)
+        finally:
+            redis.delete(lock)
+
+
+def _collect(task_id: str) -> str:
+    task = db.session.get(Task, task_id)
+    if task is None or task.status != "processing" or not task.external_id:
+        return "skipped"
+    external_id = task.external_id
+    db.session.close()
+    try:
+        outputs = client().outputs(external_id)
+    except StillRunning:
+        _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
+        return "still running"
+    except RetryLater:
+        _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_RETRY_SECONDS)
+        return "retry later"
+    except TaskFailed as exc:
+        log.warning("RunningHub task %s failed: %s", external_id, exc.failed_reason)
+        _finish_failed(task_id, exc.user_message)
+        return "failed"
+    except RunningHubError as exc:
+        _finish_failed(task_id, f"AI 渲染结果读取失败（RunningHub {exc.code}: {exc.msg}）")
+        return "failed"
+    lifecycle.set_progress(task_id, 80)
+    db.session.commit()
+    try:
+        images = [_download(output.file_url) for output in outputs]
+        queues.resolve(settings().CONTENT_CHECK)(images)
+    except (TaskRejected, ContentRejected) as exc:
+        _finish_failed(task_id, exc.message)
+        return "failed"
+    keys = _store(task_id, images)
+    if lifecycle.succeed(task_id, keys):
+        db.session.commit()
+        release_slot(task_id)
+        return "success"
+    db.session.rollback()
+    for key in keys:
+        storage().delete(key)
+    log.info("task %s ended before its results arrived (timeout or cancel); results discarded", task_id)
+    return "discarded"
+
+
+def cancel_model_pose12(task_id: str) -> str:
+    """After our cancel or timeout: cancel the RunningHub task and free its slot."""
+    with app_context():
+        task = db.session.get(Task, task_id)
+        external_id = task.external_id if task else None
+        db.session.close()
+        release_slot(task_id)
+        if external_id:
+            try:
+                client().cancel(external_id)
+            except RunningHubError as exc:
+                log.warning("could not cancel RunningHub task %s: %s", external_id, exc)
+        return "cancelled"
+
+
+def _download(url: str) -> bytes:
+    config = settings()
+    try:
+        return fetch(
+            url,
+            max_bytes=config.FETCH_MAX_BYTES,
+            connect_timeout=config.FETCH_CONNECT_TIMEOUT,
+            read_timeout=config.FETCH_READ_TIMEOUT,
+            total_timeout=config.FETCH_TOTAL_TIMEOUT,
+            allow_private=config.ALLOW_PRIVATE_URLS,
+        )
+    except FetchError as exc:
+        if exc.retryable:
+            raise TransientInputError(f"AI 渲染结果下载失败：{exc.message}") from exc
+        raise TaskRejected(f"AI 渲染结果无法下载（链接可能已过期）：{exc.message}") from exc
+
+
+def _store(task_id: str, images: list[bytes]) -> list[str]:
+    store = storage()
+    keys = []
+    for number, data in enumerate(images, start=1):
+        with Image.open(io.BytesIO(data)) as image:
+            extension = {"JPEG": "jpg", "WEBP": "webp"}.get(image.format or "", "png")
+        key = f"tasks/{task_id}/pose-{number:02d}.{extension}"
+        store.put(key, data, f"image/{'jpeg' if extension == 'jpg' else extension}")
+        keys.append(key)
+    return keys
+
+
+def _finish_failed(task_id: str, message: str) -> None:
+    db.session.rollback()
+    if lifecycle.fail(task_id, message):
+        db.session.commit()
+    release_slot(task_id)
