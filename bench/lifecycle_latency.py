@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, median_ms, percentile_ms, scratch_env, start, stop  # noqa: E402
+from bench.harness import ROOT, median_ms, percentile_ms, scratch_env, start, stop
 
 
 def main() -> None:
