@@ -32,8 +32,13 @@ def scratch_env(name: str, **overrides: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         **overrides,
     }
-    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     from redis import Redis
 
     Redis.from_url(REDIS).flushdb()
@@ -42,7 +47,9 @@ def scratch_env(name: str, **overrides: str) -> dict[str, str]:
 
 def start(cmd: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
     log = open(ROOT / "var" / log_name, "wb")  # noqa: SIM115 - lives as long as the process
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:

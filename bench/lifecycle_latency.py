@@ -46,7 +46,9 @@ def main() -> None:
             users.grant(user, member=True, quota_delta=args.count + 5)
             db.session.commit()
             client = app.test_client()
-            token = client.post("/api/auth/login", json={"email": "bench@example.com", "password": "bench-pass-1"})
+            token = client.post(
+                "/api/auth/login", json={"email": "bench@example.com", "password": "bench-pass-1"}
+            )
             headers = {"Authorization": "Bearer " + token.get_json()["data"]["accessToken"]}
             time.sleep(3)  # let the worker come up and go idle
             samples = []
@@ -68,8 +70,10 @@ def main() -> None:
     finally:
         stop(worker)
     print(f"create → processing, idle worker, n={len(samples)}")
-    print(f"  median {median_ms(samples):.1f} ms   p90 {percentile_ms(samples, 0.9):.1f} ms   "
-          f"min {min(samples) * 1000:.1f} ms   max {max(samples) * 1000:.1f} ms")
+    print(
+        f"  median {median_ms(samples):.1f} ms   p90 {percentile_ms(samples, 0.9):.1f} ms   "
+        f"min {min(samples) * 1000:.1f} ms   max {max(samples) * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -16,11 +16,13 @@ from api import create_app
 from shared import quota
 from shared.db import db
 from shared.models import QuotaLedger, Task
+from tests import standin_fixtures
 from tests.conftest import ROOT, ConfigForTests, app_with, wait_for
-from tests.standin_fixtures import STANDIN_API_KEY, runninghub_standin_factory  # noqa: F401
+from tests.standin_fixtures import STANDIN_API_KEY
 
 WORKFLOWS = str(ROOT / "config" / "runninghub-workflows.example.json")
 SECRET = "rh-hook-secret-123"
+runninghub_standin_factory = standin_fixtures.runninghub_standin_factory
 
 
 def rh_env(standin, **overrides: str) -> dict[str, str]:
@@ -38,7 +40,7 @@ def rh_env(standin, **overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def standin(runninghub_standin_factory):  # noqa: F811
+def standin(runninghub_standin_factory):
     return runninghub_standin_factory(render_seconds=1.0, workflows=WORKFLOWS)
 
 
@@ -195,7 +197,7 @@ def test_sigkill_between_submit_and_collect_resumes_without_resubmitting(
     make_user,
     start_worker,
     runninghub_standin_factory,
-    redis,  # noqa: F811
+    redis,
 ):
     slow = runninghub_standin_factory(render_seconds=6.0, workflows=WORKFLOWS)
     app = create_app(ConfigForTests(**rh_env(slow)))
