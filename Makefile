@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg | cksum | cut -d' ' -f1)
 MODEL := models/u2netp.onnx
 
-.PHONY: run test install model services lint bench chaos clean
+.PHONY: run test install model services browser lint bench clean
 
 $(STAMP): setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,18 @@ run: install
 services:
 	bash scripts/ensure_services.sh
 
-test: install services
+browser:
+	PYTHON=$(PY) bash scripts/install_browser.sh
+
+test: install services browser
+	$(PY) -c "import rembg" # first import compiles numba kernels once (~45 s), not inside a test
 	$(PY) -m pytest
+
+bench: install services
+	$(PY) bench/lifecycle_latency.py
+	$(PY) -m bench.pipeline
+	$(PY) bench/service_throughput.py
+	$(PY) bench/model_worker_seconds.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -75,7 +75,10 @@ def main() -> int:
     else:
         credentials = f"email {DEMO_EMAIL}  (already created earlier; its password was printed then)"
 
-    procs["web"] = f"{sys.executable} -m gunicorn wsgi:app --config gunicorn.conf.py"
+    # honcho hands each process its own PORT; the web process binds the one we announce.
+    procs["web"] = (
+        f"{sys.executable} -m gunicorn wsgi:app --config gunicorn.conf.py --bind {env['HOST']}:{port}"
+    )
     procs["worker"] = f"{sys.executable} worker.py"
 
     base = env["PUBLIC_BASE_URL"]
