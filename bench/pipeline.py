@@ -153,11 +153,6 @@ def throughput(processes: int, threads: int, jobs_per_process: int) -> float:
     return sum(s[2] for s in spans) / (end - start) * 60
 
 
-def service_throughput() -> None:
-    """Hook for the end-to-end service benchmark (API → queue → worker → storage); added later."""
-    return None
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
