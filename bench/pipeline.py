@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         two = throughput(2, 1, jobs // 2)
         print(f"1 process × 2 threads: {one:.0f} images/min (1000×1000, {jobs} jobs)")
         print(f"2 processes × 1 thread: {two:.0f} images/min (1000×1000, {jobs // 2} jobs each)")
-    print("service end-to-end throughput: not measured here (hook: bench.pipeline.service_throughput)")
+    print("service end-to-end throughput: run bench/service_throughput.py")
     print(line)
 
 
