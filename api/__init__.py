@@ -1,18 +1,21 @@
-"""The web process: JSON API (and later the console) on top of the shared core."""
+"""The web process: the JSON API and the seller's console on top of the shared core."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from shared import logs
 from shared.app import create_base_app
 from shared.config import Config
 from shared.db import db
 from shared.workflows import load_workflows
 
+from . import dashboard, observability
 from .errors import register_error_handlers, register_jwt_error_handlers
-from .extensions import jwt, migrate
+from .extensions import jwt, limiter, migrate
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -20,20 +23,30 @@ MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 def create_app(config: Config | None = None) -> Flask:
     app = create_base_app(config, import_name=__name__)
     settings = app.extensions["settings"]
+    logs.configure(settings.LOG_LEVEL, settings.LOG_FORMAT)
     if settings.runninghub_configured:
         load_workflows(settings.RUNNINGHUB_WORKFLOWS_FILE)  # fail fast on a bad mapping
+    if settings.TRUST_PROXY_HOPS:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.TRUST_PROXY_HOPS, x_proto=settings.TRUST_PROXY_HOPS
+        )
+    app.config["RATELIMIT_STORAGE_URI"] = settings.REDIS_URL
     jwt.init_app(app)
+    limiter.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    observability.init_app(app)
     register_error_handlers(app)
     register_jwt_error_handlers(app)
 
+    from . import console, openapi
     from .cli import register_cli
-    from .routes import auth, files, health, quota, tasks, webhooks
+    from .routes import auth, events, files, health, metrics, quota, tasks, webhooks
 
-    for module in (health, auth, tasks, quota, files, webhooks):
+    for module in (health, auth, tasks, events, quota, files, webhooks, metrics, console, openapi):
         app.register_blueprint(module.bp)
-    from . import console
-
-    app.register_blueprint(console.bp)
+    for exempt in (health.bp, metrics.bp, console.bp, openapi.bp):
+        limiter.exempt(exempt)
+    limiter.exempt(files.serve)
+    dashboard.init_app(app)
     register_cli(app)
     return app

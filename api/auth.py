@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 
 from shared.db import db
@@ -21,6 +21,7 @@ def current_user() -> User:
         raise AccountUnavailable()
     if not user.is_active:
         raise AccountDisabled()
+    g.user_id = user.id
     return user
 
 

@@ -148,6 +148,21 @@ class Config:
         self.CONTENT_CHECK = _str(env, "CONTENT_CHECK", "worker.content.default_check")
 
         self.LOG_LEVEL = _str(env, "LOG_LEVEL", "INFO")
+        self.LOG_FORMAT = _str(env, "LOG_FORMAT", "json")
+
+        self.SSE_HEARTBEAT_SECONDS = _int(env, "SSE_HEARTBEAT_SECONDS", 15)
+        self.SSE_MAX_SECONDS = _int(env, "SSE_MAX_SECONDS", 600)
+
+        self.RATELIMIT_ENABLED = _bool(env, "RATELIMIT_ENABLED", True)
+        self.RATELIMIT_CREATE = _str(env, "RATELIMIT_CREATE", "600/minute")
+        self.RATELIMIT_AUTHENTICATED = _str(env, "RATELIMIT_AUTHENTICATED", "3000/minute")
+        self.RATELIMIT_LOGIN = _str(env, "RATELIMIT_LOGIN", "20/minute")
+        self.RATELIMIT_ANONYMOUS = _str(env, "RATELIMIT_ANONYMOUS", "300/minute")
+
+        self.TRUST_PROXY_HOPS = _int(env, "TRUST_PROXY_HOPS", 0)
+        self.METRICS_TOKEN = _str(env, "METRICS_TOKEN", "")
+        self.RQ_DASHBOARD_USERNAME = _str(env, "RQ_DASHBOARD_USERNAME", "")
+        self.RQ_DASHBOARD_PASSWORD = _str(env, "RQ_DASHBOARD_PASSWORD", "")
 
     @property
     def runninghub_configured(self) -> bool:

@@ -18,12 +18,12 @@ def own_key(url: str, storage: Storage) -> str | None:
     return storage.key_from_url(url)
 
 
-def check_remote_url(url: str, *, allow_private: bool) -> None:
+def check_remote_url(url: str, *, allow_private: bool, field: str = "inputImageUrl") -> None:
     """Refuse obviously unsafe URLs at create time (no DNS here; the worker re-checks every hop)."""
     try:
         check_url(url, allow_private=allow_private)
     except UnsafeURL as exc:
-        raise BadRequest("invalid parameters", details={"fields": {"inputImageUrl": [str(exc)]}}) from exc
+        raise BadRequest("invalid parameters", details={"fields": {field: [str(exc)]}}) from exc
 
 
 def check_upload_owner(key: str, user_id: int) -> None:

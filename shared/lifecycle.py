@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from . import quota
+from . import events, quota
 from .db import db, utcnow
 from .models import ACTIVE_STATUSES, Task
 
@@ -42,12 +42,15 @@ def start(task_id: str) -> Task | None:
     restart or a reconcile, and must finish the work.
     """
     now = utcnow()
-    db.session.execute(
+    started = db.session.execute(
         update(Task)
         .where(Task.id == task_id, Task.status == "pending")
         .values(status="processing", started_at=now, updated_at=now)
+        .returning(Task.type)
         .execution_options(synchronize_session=False)
-    )
+    ).scalar_one_or_none()
+    if started is not None:
+        events.record(db.session, events.TaskEvent(task_id, started, "processing", progress=0))
     task = db.session.get(Task, task_id, populate_existing=True)
     if task is None or task.status not in ACTIVE_STATUSES:
         return None
@@ -56,18 +59,21 @@ def start(task_id: str) -> Task | None:
 
 def set_progress(task_id: str, progress: int) -> None:
     """Record progress (0-100) of an active task; never moves backwards."""
-    db.session.execute(
+    task_type = db.session.execute(
         update(Task)
         .where(Task.id == task_id, Task.status.in_(ACTIVE_STATUSES), Task.progress < progress)
         .values(progress=progress, updated_at=utcnow())
+        .returning(Task.type)
         .execution_options(synchronize_session=False)
-    )
+    ).scalar_one_or_none()
+    if task_type is not None:
+        events.record(db.session, events.TaskEvent(task_id, task_type, "processing", progress=progress))
 
 
 def succeed(task_id: str, result_urls: Sequence[str]) -> bool:
     """processing → success. False when the task is not processing (ended, or never started)."""
     now = utcnow()
-    result = db.session.execute(
+    row = db.session.execute(
         update(Task)
         .where(Task.id == task_id, Task.status == "processing")
         .values(
@@ -78,25 +84,41 @@ def succeed(task_id: str, result_urls: Sequence[str]) -> bool:
             completed_at=now,
             updated_at=now,
         )
+        .returning(Task.type, Task.started_at, Task.webhook_url)
         .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
+    ).one_or_none()
+    if row is None:
+        return False
+    _ended(task_id, "success", row, now)
+    return True
 
 
 def fail(task_id: str, message: str) -> bool:
     """pending|processing → failed, refunding the task's unit. False when it had already ended."""
     now = utcnow()
-    user_id = db.session.execute(
+    row = db.session.execute(
         update(Task)
         .where(Task.id == task_id, Task.status.in_(ACTIVE_STATUSES))
         .values(status="failed", error_message=message[:2000], completed_at=now, updated_at=now)
-        .returning(Task.user_id)
+        .returning(Task.user_id, Task.type, Task.started_at, Task.webhook_url)
         .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    if user_id is None:
+    ).one_or_none()
+    if row is None:
         return False
-    quota.refund(user_id, task_id, note=message[:255])
+    quota.refund(row.user_id, task_id, note=message[:255])
+    _ended(task_id, "failed", row, now)
     return True
+
+
+def _ended(task_id: str, status: str, row, now: datetime) -> None:
+    started = row.started_at
+    if started is not None and started.tzinfo is None:
+        started = started.replace(tzinfo=now.tzinfo)
+    seconds = (now - started).total_seconds() if started is not None else None
+    evt = events.TaskEvent(
+        task_id, row.type, status, 100 if status == "success" else None, seconds, bool(row.webhook_url)
+    )
+    events.record(db.session, evt)
 
 
 def transition(

@@ -81,6 +81,8 @@ class Task(db.Model):
     progress: Mapped[int] = mapped_column(Integer, default=0)
     # The RunningHub task id of a model_pose12 task, stored before anything else after submit.
     external_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Where to POST the task when it ends (client webhooks, signed per Standard Webhooks).
+    webhook_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -104,6 +106,23 @@ class QuotaLedger(db.Model):
     reason: Mapped[str] = mapped_column(String(16))
     task_id: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebhookDelivery(db.Model):
+    """One attempt to deliver a task's end to the client's webhook URL."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_task", "task_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(32), ForeignKey("tasks.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(String(500))
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

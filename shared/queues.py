@@ -15,6 +15,8 @@ from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
+from . import logs
+
 log = logging.getLogger(__name__)
 
 IMAGES = "images"
@@ -23,8 +25,10 @@ RUNNINGHUB = "runninghub"
 """Short RunningHub submit / poll / collect jobs (model_pose12); never blocked behind images."""
 MAINTENANCE = "maintenance"
 """Periodic sweeper and reconciler."""
+WEBHOOKS = "webhooks"
+"""Deliveries of task ends to clients' webhook URLs: a slow receiver never holds up task work."""
 
-ALL_QUEUES = (MAINTENANCE, RUNNINGHUB, IMAGES)
+ALL_QUEUES = (MAINTENANCE, WEBHOOKS, RUNNINGHUB, IMAGES)
 """Default order a worker listens in: cheap, latency-sensitive queues first."""
 
 CANCEL_MODEL_JOB = "worker.jobs.models.cancel_model_pose12"
@@ -76,6 +80,24 @@ SCHEDULES: tuple[Schedule, ...] = (
 """Periodic jobs, run by the cron scheduler that `worker.py` starts."""
 
 
+WEBHOOK_JOB = "worker.jobs.webhooks.deliver_task_webhook"
+WEBHOOK_RETRY_INTERVALS = (10, 30, 120, 600, 1800, 3600)
+"""Backoff between delivery attempts: about 1.7 hours of trying in all, then given up."""
+
+
+def enqueue_webhook(redis: Redis, task_id: str, retry_delay_factor: float = 1.0) -> Job:
+    intervals = [int(i * retry_delay_factor) for i in WEBHOOK_RETRY_INTERVALS]
+    return Queue(WEBHOOKS, connection=redis).enqueue(
+        WEBHOOK_JOB,
+        task_id,
+        job_id=f"{task_id}-webhook",
+        job_timeout=30,
+        retry=Retry(max=len(intervals), interval=intervals),
+        result_ttl=3600,
+        failure_ttl=7 * 86400,
+    )
+
+
 def resolve(dotted: str):
     """The function at a dotted path (how jobs, callbacks and checks are named in data)."""
     module_name, _, attr = dotted.rpartition(".")
@@ -108,6 +130,7 @@ def enqueue_task(
         result_ttl=3600,
         failure_ttl=7 * 86400,
         description=f"{task_type} {task_id}",
+        meta={"request_id": logs.request_id.get()},
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from . import quota
+from . import events, quota
 from .db import db, utcnow
 from .errors import BadRequest, Conflict, NotFound
 from .models import IdempotencyRecord, Task, new_task_id
@@ -63,6 +63,7 @@ def create_task(
     input_image_url: str,
     params: dict[str, Any],
     *,
+    webhook_url: str | None = None,
     idempotency: tuple[str, str] | None = None,
 ) -> Created:
     """Charge one unit and write the task (and the idempotency record), then commit.
@@ -101,10 +102,12 @@ def create_task(
                 params=params,
                 result_urls=[],
                 progress=0,
+                webhook_url=webhook_url,
                 created_at=now,
                 updated_at=now,
             )
         )
+        events.record(db.session, events.TaskEvent(task_id, task_type, "pending", progress=0))
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

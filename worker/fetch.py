@@ -281,3 +281,34 @@ class _PinnedAdapter(HTTPAdapter):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def post_json(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    connect_timeout: float = 5,
+    read_timeout: float = 10,
+    allow_private: bool = False,
+) -> int:
+    """POST `body` to `url` through the same SSRF guard and address pinning as `fetch`.
+
+    Redirects are not followed (a webhook receiver answers directly). Returns the HTTP status;
+    raises `FetchError` when the address is refused or the receiver cannot be reached in time.
+    """
+    target = _check(url, allow_private=allow_private, redirected=False)
+    request = requests.Request("POST", target.url, headers=headers, data=body).prepare()
+    with _PinnedAdapter(target.addresses) as adapter:
+        try:
+            response = adapter.send(request, timeout=(connect_timeout, read_timeout), proxies={})
+        except requests.exceptions.Timeout as exc:
+            raise FetchError(
+                f"webhook receiver did not answer within {read_timeout:g} s", retryable=True
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            raise FetchError(
+                f"could not reach the webhook receiver ({type(exc).__name__})", retryable=True
+            ) from exc
+        response.close()
+        return response.status_code

@@ -17,7 +17,7 @@ from rq import SimpleWorker
 from rq.cron import CronScheduler
 from rq.worker_pool import WorkerPool
 
-from shared import queues
+from shared import logs, queues
 from shared.config import Config
 
 from .app import app_context, get_app
@@ -27,6 +27,14 @@ log = logging.getLogger(__name__)
 
 class AppWorker(SimpleWorker):
     """A SimpleWorker that builds its app and preloads job resources before taking jobs."""
+
+    def perform_job(self, job, queue, execution=None) -> bool:
+        """Carry the request id that created the task into the job's log lines."""
+        token = logs.request_id.set((job.meta or {}).get("request_id") or job.id)
+        try:
+            return super().perform_job(job, queue, execution)
+        finally:
+            logs.request_id.reset(token)
 
     def work(self, *args, **kwargs) -> bool:
         app = get_app()
@@ -40,6 +48,7 @@ class AppWorker(SimpleWorker):
 
 def run_cron(config: Config) -> None:
     """Enqueue the periodic jobs of `shared.queues.SCHEDULES` (runs in its own process)."""
+    logs.configure(config.LOG_LEVEL, config.LOG_FORMAT)
     scheduler = CronScheduler(connection=Redis.from_url(config.REDIS_URL), logging_level=config.LOG_LEVEL)
     for schedule in queues.SCHEDULES:
         scheduler.register(
@@ -86,7 +95,7 @@ class Pool(WorkerPool):
 def main(config: Config | None = None) -> None:
     config = config or Config()
     config.validate()
-    logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure(config.LOG_LEVEL, config.LOG_FORMAT)
     queue_names = config.WORKER_QUEUES or list(queues.ALL_QUEUES)
     pool = Pool(
         queue_names,

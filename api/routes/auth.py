@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt_identity, jwt_required
+from flask_limiter.util import get_remote_address
 
 from shared import users
 from shared.db import db
@@ -12,6 +13,7 @@ from shared.models import User
 
 from ..auth import current_user
 from ..body import load_body
+from ..extensions import limiter
 from ..schemas.auth import LoginSchema, RegisterSchema, dump_user
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
@@ -29,7 +31,12 @@ def _tokens(user: User) -> dict:
     }
 
 
+def _login_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
 @bp.post("/register")
+@limiter.limit(_login_limit, key_func=get_remote_address, override_defaults=True)
 def register():
     data = load_body(register_schema)
     user = users.create_user(data["email"], data["password"])
@@ -38,6 +45,7 @@ def register():
 
 
 @bp.post("/login")
+@limiter.limit(_login_limit, key_func=get_remote_address, override_defaults=True)
 def login():
     data = load_body(login_schema)
     user = users.authenticate(data["email"], data["password"])

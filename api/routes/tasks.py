@@ -7,16 +7,18 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
-from shared import inputs, lifecycle, queues, tasks
+from shared import inputs, lifecycle, queues, tasks, webhooks
 from shared.app import redis_client, storage
 from shared.archive import results_zip
 from shared.db import db
 from shared.errors import Conflict, Unavailable
 from shared.models import Task, User
+from shared.schemas import task_document
 
 from ..auth import current_user, require_internal_caller
 from ..body import json_body, load_body, load_query
-from ..schemas.tasks import OPTIONAL_KEYS, CreateTaskSchema, ListQuerySchema, StatusUpdateSchema, TaskSchema
+from ..extensions import limiter
+from ..schemas.tasks import CreateTaskSchema, ListQuerySchema, StatusUpdateSchema
 
 log = logging.getLogger(__name__)
 
@@ -25,33 +27,42 @@ bp = Blueprint("tasks", __name__, url_prefix="/api/task")
 create_schema = CreateTaskSchema()
 list_schema = ListQuerySchema()
 status_schema = StatusUpdateSchema()
-task_schema = TaskSchema()
 
 
 def dump_task(task: Task, *, with_position: bool = False) -> dict[str, Any]:
-    data = task_schema.dump(task)
-    data["resultUrls"] = result_links(task.result_urls or [])
-    for key in OPTIONAL_KEYS:
-        if data.get(key) is None:
-            data.pop(key, None)
+    data = task_document(task, storage(), current_app.config["STORAGE_URL_SECONDS"])
     if with_position and task.status == "pending":
         data["queuePosition"] = _queue_position(task)
+    if with_position and task.webhook_url:
+        data["webhook"] = webhooks.delivery_status(task)
     return data
 
 
 @bp.post("/create")
+@limiter.limit(lambda: current_app.config["RATELIMIT_CREATE"], override_defaults=True)
 def create():
     data = load_body(create_schema)
     if data["type"] == "model_pose12" and not current_app.extensions["settings"].runninghub_configured:
         raise Unavailable("model_pose12 is not available: RunningHub is not configured on this server")
     key = tasks.check_idempotency_key(request.headers.get("Idempotency-Key"))
+    allow_private = current_app.config["ALLOW_PRIVATE_URLS"]
     upload_key = inputs.own_key(data["inputImageUrl"], storage())
     if upload_key is None:
-        inputs.check_remote_url(data["inputImageUrl"], allow_private=current_app.config["ALLOW_PRIVATE_URLS"])
+        inputs.check_remote_url(data["inputImageUrl"], allow_private=allow_private)
+    if data["webhookUrl"]:
+        inputs.check_remote_url(data["webhookUrl"], allow_private=allow_private, field="webhookUrl")
     user = current_user()
     if upload_key is not None:
         inputs.check_upload_owner(upload_key, user.id)
-    return _create(user, data["type"], data["inputImageUrl"], data["params"], key, raw=json_body())
+    return _create(
+        user,
+        data["type"],
+        data["inputImageUrl"],
+        data["params"],
+        key,
+        raw=json_body(),
+        webhook_url=data["webhookUrl"],
+    )
 
 
 @bp.get("/list")
@@ -111,12 +122,15 @@ def cancel(task_id: str):
 
 
 @bp.post("/<task_id>/retry")
+@limiter.limit(lambda: current_app.config["RATELIMIT_CREATE"], override_defaults=True)
 def retry(task_id: str):
     user = current_user()
     task = tasks.get_owned(task_id, user.id)
     if task.status != "failed":
         raise Conflict("only failed tasks can be retried")
-    return _create(user, task.type, task.input_image_url, dict(task.params or {}), None)
+    return _create(
+        user, task.type, task.input_image_url, dict(task.params or {}), None, webhook_url=task.webhook_url
+    )
 
 
 @bp.get("/<task_id>/download")
@@ -132,17 +146,21 @@ def download(task_id: str):
     )
 
 
-def result_links(keys: list[str]) -> list[str]:
-    """Stored result keys as links (signed or public per storage); absolute URLs pass through."""
-    store, lifetime = storage(), current_app.config["STORAGE_URL_SECONDS"]
-    return [k if k.startswith(("http://", "https://")) else store.url(k, expires_in=lifetime) for k in keys]
-
-
-def _create(user: User, task_type: str, url: str, params: dict, key: str | None, raw: Any = None):
+def _create(
+    user: User,
+    task_type: str,
+    url: str,
+    params: dict,
+    key: str | None,
+    raw: Any = None,
+    webhook_url: str | None = None,
+):
     idempotency = (key, tasks.request_fingerprint(raw)) if key else None
     created = tasks.find_replay(user.id, *idempotency) if idempotency else None
     if created is None:
-        created = tasks.create_task(user.id, task_type, url, params, idempotency=idempotency)
+        created = tasks.create_task(
+            user.id, task_type, url, params, webhook_url=webhook_url, idempotency=idempotency
+        )
     if not created.replayed:
         _enqueue(created.task_id, created.task_type)
     response = jsonify(created.body)

@@ -8,16 +8,37 @@ import logging
 from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
 
-from shared import queues
+from shared import queues, webhooks
 from shared.app import redis_client
 from shared.db import db
 from shared.models import Task
+
+from ..auth import current_user
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
 
 COLLECT = "worker.jobs.models.collect_model_pose12"
+
+
+@bp.get("/secret")
+def show_secret():
+    """The caller's signing secret for client webhooks (`whsec_...`), created on first use."""
+    user = current_user()
+    secret = webhooks.ensure_secret(user)
+    db.session.commit()
+    return jsonify(success=True, data={"secret": secret, "scheme": "standard-webhooks v1 (HMAC-SHA256)"})
+
+
+@bp.post("/secret/rotate")
+def rotate_secret():
+    user = current_user()
+    user.webhook_secret = webhooks.new_secret()
+    db.session.commit()
+    return jsonify(
+        success=True, data={"secret": user.webhook_secret, "scheme": "standard-webhooks v1 (HMAC-SHA256)"}
+    )
 
 
 @bp.post("/runninghub/<secret>")

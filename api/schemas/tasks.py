@@ -7,8 +7,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from shared.models import TASK_STATUSES, TASK_TYPES
-
-from .common import Timestamp
+from shared.schemas import OPTIONAL_KEYS, TaskSchema  # noqa: F401 - re-exported for routes and docs
 
 URL_MAX = 2048
 DESCRIPTION_MAX = 500
@@ -47,6 +46,7 @@ class CreateTaskSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(TASK_TYPES))
     inputImageUrl = HttpUrl(required=True)
     params = fields.Dict(load_default=dict)
+    webhookUrl = HttpUrl(load_default=None, allow_none=True)
 
     @validates_schema(skip_on_field_errors=True)
     def check_params(self, data: dict[str, Any], **_: Any) -> None:
@@ -75,24 +75,3 @@ class StatusUpdateSchema(Schema):
     def check_urls(self, value: list[str], **_: Any) -> None:
         if len(set(value)) != len(value):
             raise ValidationError("resultUrls must not repeat")
-
-
-class TaskSchema(Schema):
-    """A task as clients see it; `resultUrls` are resolved to links by the route."""
-
-    id = fields.String()
-    type = fields.String()
-    status = fields.String()
-    inputImageUrl = fields.String(attribute="input_image_url")
-    params = fields.Dict()
-    resultUrls = fields.List(fields.String(), attribute="result_urls")
-    errorMessage = fields.String(attribute="error_message")
-    progress = fields.Integer()
-    createdAt = Timestamp(attribute="created_at")
-    updatedAt = Timestamp(attribute="updated_at")
-    startedAt = Timestamp(attribute="started_at")
-    completedAt = Timestamp(attribute="completed_at")
-
-
-OPTIONAL_KEYS = ("errorMessage", "startedAt", "completedAt")
-"""Left out of the task JSON while empty (SPEC marks them optional)."""

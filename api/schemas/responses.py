@@ -1,0 +1,160 @@
+"""Response shapes for the OpenAPI document: the two envelopes and the `data` the routes build by hand.
+
+The resource schemas (`TaskSchema`, `UserSchema`, `LedgerEntrySchema`) stay the single description
+of a resource; these only wrap them the way the routes do.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from shared import errors
+
+from .auth import LedgerEntrySchema, UserSchema
+from .tasks import TaskSchema
+
+ERROR_CODES: dict[int, str] = {
+    errors.BAD_REQUEST: "bad or missing parameter (400; 413 body too large; 415 not JSON)",
+    errors.NOT_ALLOWED: "not logged in (401) or logged in but not allowed (403)",
+    errors.NOT_FOUND: "task or user not found, including someone else's task (404)",
+    errors.CONFLICT: "conflicts with the task's state: illegal transition, already ended, key reused (409)",
+    errors.RATE_LIMITED: "too many requests (429)",
+    errors.NOT_MEMBER: "not a member, or membership expired (403)",
+    errors.QUOTA_EXHAUSTED: "quota exhausted (402)",
+    errors.ACCOUNT_UNAVAILABLE: "account missing (404) or disabled (403)",
+    errors.INTERNAL: "unexpected server error (500)",
+    errors.UNAVAILABLE: "database or Redis unavailable (503)",
+}
+"""Every business code the API answers with, and what it means."""
+
+STATUS_CODES: dict[int, tuple[int, ...]] = {
+    400: (errors.BAD_REQUEST,),
+    401: (errors.NOT_ALLOWED,),
+    402: (errors.QUOTA_EXHAUSTED,),
+    403: (errors.NOT_ALLOWED, errors.NOT_MEMBER, errors.ACCOUNT_UNAVAILABLE),
+    404: (errors.NOT_FOUND, errors.ACCOUNT_UNAVAILABLE),
+    405: (errors.BAD_REQUEST,),
+    409: (errors.CONFLICT,),
+    413: (errors.BAD_REQUEST,),
+    415: (errors.BAD_REQUEST,),
+    429: (errors.RATE_LIMITED,),
+    500: (errors.INTERNAL,),
+    503: (errors.UNAVAILABLE,),
+}
+"""Which business codes come with which HTTP status (the envelope's `code` for that status)."""
+
+
+class ErrorSchema(Schema):
+    """The error envelope: `{success: false, code, message, details?}`."""
+
+    success = fields.Constant(False, required=True)
+    code = fields.Integer(required=True, validate=validate.OneOf(tuple(ERROR_CODES)))
+    message = fields.String(required=True)
+    details = fields.Dict(metadata={"description": "e.g. `fields`: messages per invalid field"})
+
+
+class StatusUpdatedSchema(Schema):
+    """`PUT /api/task/{taskId}/status` answers with a message instead of `data` (fixed by the seed)."""
+
+    success = fields.Constant(True, required=True)
+    message = fields.String(required=True)
+
+
+class WebhookDeliverySchema(Schema):
+    attempt = fields.Integer(required=True)
+    ok = fields.Boolean(required=True)
+    statusCode = fields.Integer(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True)
+    at = fields.DateTime(required=True)
+
+
+class WebhookStatusSchema(Schema):
+    url = fields.String(required=True)
+    lastDelivery = fields.Nested(WebhookDeliverySchema, required=True, allow_none=True)
+
+
+class TaskDetailSchema(TaskSchema):
+    """A task as `GET /api/task/{taskId}` shows it: its place in the queue, its webhook deliveries."""
+
+    queuePosition = fields.Integer(
+        allow_none=True, metadata={"description": "jobs ahead of this one while pending"}
+    )
+    webhook = fields.Nested(
+        WebhookStatusSchema, metadata={"description": "when the task has a `webhookUrl`: the last delivery"}
+    )
+
+
+class CreatedTaskSchema(Schema):
+    taskId = fields.String(required=True)
+    type = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("pending",)))
+    createdAt = fields.DateTime(required=True)
+
+
+class TaskPageSchema(Schema):
+    tasks = fields.List(fields.Nested(TaskSchema), required=True)
+    total = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+
+
+class TokensSchema(Schema):
+    user = fields.Nested(UserSchema, required=True)
+    accessToken = fields.String(required=True)
+    refreshToken = fields.String(required=True)
+
+
+class AccessTokenSchema(Schema):
+    user = fields.Nested(UserSchema, required=True)
+    accessToken = fields.String(required=True)
+
+
+class MeSchema(Schema):
+    user = fields.Nested(UserSchema, required=True)
+
+
+class QuotaSchema(Schema):
+    quota = fields.Integer(required=True)
+    entries = fields.List(fields.Nested(LedgerEntrySchema), required=True)
+
+
+class UploadSchema(Schema):
+    url = fields.String(required=True, metadata={"description": "usable as `inputImageUrl`"})
+    key = fields.String(required=True)
+    size = fields.Integer(required=True)
+    contentType = fields.String(required=True)
+
+
+class UploadFormSchema(Schema):
+    """The multipart form of `POST /api/uploads`."""
+
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(("ok",)))
+
+
+class ReadySchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(("ready",)))
+    database = fields.String(required=True)
+    redis = fields.String(required=True)
+
+
+class WebhookAcceptedSchema(Schema):
+    accepted = fields.Boolean(required=True)
+
+
+class WebhookSecretSchema(Schema):
+    secret = fields.String(
+        required=True, metadata={"description": "signs webhook deliveries (Standard Webhooks, HMAC-SHA256)"}
+    )
+    scheme = fields.String(required=True)
+
+
+def envelope(data: type[Schema], name: str) -> type[Schema]:
+    """The success envelope `{success: true, data}` around `data`."""
+    return Schema.from_dict(
+        {"success": fields.Constant(True, required=True), "data": fields.Nested(data, required=True)},
+        name=name,
+    )

@@ -1,0 +1,71 @@
+"""Task events, announced only after the transaction that caused them commits.
+
+The state machine (`shared.lifecycle`) and the create path record an event in the session;
+once the session commits, each event is published on Redis (the event stream listens there),
+counted in the metrics, and, for a task that ended with a `webhookUrl`, a signed delivery job
+is enqueued. A rolled-back transaction announces nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+
+from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from . import metrics
+
+log = logging.getLogger(__name__)
+
+KEY = "task_events"
+
+
+def channel(task_id: str) -> str:
+    """The Redis pub/sub channel carrying a task's changes."""
+    return f"shopimage:task:{task_id}"
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    task_id: str
+    task_type: str
+    status: str
+    progress: int | None = None
+    seconds: float | None = None
+    """Processing time (started → ended) for terminal events, when known."""
+    has_webhook: bool = False
+
+
+def record(session: Session, evt: TaskEvent) -> None:
+    session.info.setdefault(KEY, []).append(evt)
+
+
+@event.listens_for(Session, "after_commit")
+def _announce(session: Session) -> None:
+    events: list[TaskEvent] = session.info.pop(KEY, [])
+    if not events or not has_app_context():
+        return
+    redis = current_app.extensions["redis"]
+    try:
+        with redis.pipeline(transaction=False) as pipe:
+            for evt in events:
+                pipe.publish(channel(evt.task_id), json.dumps(asdict(evt)))
+                metrics.count_task_event(pipe, evt.status, evt.task_type, evt.seconds)
+            pipe.execute()
+        for evt in events:
+            if evt.has_webhook and evt.status in ("success", "failed"):
+                from .queues import enqueue_webhook
+
+                enqueue_webhook(redis, evt.task_id, current_app.config["RETRY_DELAY_FACTOR"])
+    except Exception:
+        # The commit stands; a lost announcement only delays a stream client (it re-reads) or a
+        # webhook (the reconciler does not resend it: recorded as a known limit in docs/DECISIONS.md).
+        log.warning("could not announce %d task event(s)", len(events), exc_info=True)
+
+
+@event.listens_for(Session, "after_rollback")
+def _discard(session: Session) -> None:
+    session.info.pop(KEY, None)
