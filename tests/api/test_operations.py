@@ -1,0 +1,111 @@
+"""Rate limits, metrics, the admin dashboard and structured logs, through HTTP."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+
+import pytest
+
+from shared import logs
+from api import create_app
+from tests.conftest import PASSWORD, ConfigForTests, app_with
+
+
+@pytest.fixture
+def app(database, redis):
+    yield from app_with(
+        RATELIMIT_CREATE="3/minute",
+        RATELIMIT_LOGIN="2/minute",
+        METRICS_TOKEN="metrics-secret",
+        RQ_DASHBOARD_USERNAME="ops",
+        RQ_DASHBOARD_PASSWORD="ops-pass-123",
+    )
+
+
+def create(client, headers):
+    return client.post(
+        "/api/task/create",
+        json={"type": "basic_clean", "inputImageUrl": "https://x.example.com/a.jpg"},
+        headers=headers,
+    )
+
+
+def test_create_rate_limit_is_per_user_with_headers(client, auth, make_user):
+    user, other = make_user(quota=10), make_user(quota=10)
+    headers = auth.headers(user)
+    answers = [create(client, headers) for _ in range(4)]
+    assert [a.status_code for a in answers] == [201, 201, 201, 429]
+    first, limited = answers[0], answers[3]
+    assert first.headers["RateLimit-Limit"] == "3" and first.headers["RateLimit-Remaining"] == "2"
+    assert int(first.headers["RateLimit-Reset"]) > 0
+    body = limited.get_json()
+    assert body["success"] is False and body["code"] == 4029
+    assert int(limited.headers["Retry-After"]) > 0 and limited.headers["RateLimit-Remaining"] == "0"
+    # Another user has a budget of their own; the limited user's quota was not touched by the 429.
+    assert create(client, auth.headers(other)).status_code == 201
+    assert client.get("/api/quota", headers=headers).get_json()["data"]["quota"] == 7
+
+
+def test_login_is_limited_per_ip(client, make_user):
+    user = make_user()
+    codes = [
+        client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}).status_code
+        for _ in range(3)
+    ]
+    assert codes == [200, 200, 429]
+
+
+def test_metrics_need_the_token_and_count_a_created_task(client, auth, make_user):
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    headers = auth.headers(make_user())
+    assert create(client, headers).status_code == 201
+    text = client.get("/metrics", headers={"Authorization": "Bearer metrics-secret"}).get_data(as_text=True)
+    assert 'shopimage_tasks_total{event="created",type="basic_clean"} 1' in text
+    assert 'shopimage_queue_depth{queue="images"} 1' in text
+    assert "shopimage_queue_oldest_job_age_seconds" in text
+    assert 'shopimage_http_requests_total{endpoint="/api/task/create",method="POST",status="201"}' in text
+    assert "shopimage_http_request_duration_seconds_bucket" in text
+
+
+def test_metrics_off_without_a_token(database, redis):
+    assert create_app(ConfigForTests()).test_client().get("/metrics").status_code == 404
+
+
+def test_rq_dashboard_is_admin_only(client, auth, make_user):
+    assert client.get("/rq/").status_code == 401
+    assert "Basic" in client.get("/rq/").headers["WWW-Authenticate"]
+    assert client.get("/rq/", headers=auth.headers(make_user())).status_code == 401
+    assert client.get("/rq/", headers=auth.headers(make_user(admin=True))).status_code == 200
+    basic = base64.b64encode(b"ops:ops-pass-123").decode()
+    assert (
+        client.get("/rq/0/data/queues.json", headers={"Authorization": f"Basic {basic}"}).status_code == 200
+    )
+    wrong = base64.b64encode(b"ops:nope").decode()
+    assert client.get("/rq/", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+
+
+def test_request_log_lines_are_json_with_the_request_id(client, auth, make_user):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    logging.getLogger("api.request").addHandler(handler)
+    try:
+        headers = {**auth.headers(make_user()), "X-Request-ID": "req-abc-123"}
+        response = client.get("/api/auth/me", headers=headers)
+        generated = client.get("/healthz")
+    finally:
+        logging.getLogger("api.request").removeHandler(handler)
+    assert response.headers["X-Request-ID"] == "req-abc-123"
+    assert len(generated.headers["X-Request-ID"]) == 32
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    me = next(line for line in lines if line.get("path") == "/api/auth/me")
+    assert me["request_id"] == "req-abc-123" and me["status"] == 200 and me["method"] == "GET"
+    assert me["user_id"] and me["duration_ms"] >= 0
+    text = stream.getvalue()
+    assert PASSWORD not in text and "Bearer" not in text and "accessToken" not in text
+    # An unusable offered id is replaced, not echoed.
+    assert client.get("/healthz", headers={"X-Request-ID": "bad id <x>"}).headers["X-Request-ID"] != "bad id <x>"
