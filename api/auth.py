@@ -12,9 +12,12 @@ from shared.errors import AccountDisabled, AccountUnavailable, Forbidden
 from shared.models import User
 
 
-def current_user() -> User:
-    """Verify the access token and load its user; a disabled or deleted account's tokens stop working."""
-    verify_jwt_in_request()
+def current_user(refresh: bool = False) -> User:
+    """Verify the token (access, or refresh when asked) and load its user.
+
+    A disabled or deleted account's tokens stop working.
+    """
+    verify_jwt_in_request(refresh=refresh)
     identity = get_jwt_identity()
     user = db.session.get(User, int(identity)) if str(identity).isdigit() else None
     if user is None:

@@ -10,8 +10,21 @@ from .imaging import ImageRejected, decode_image
 from .runner import TaskRejected, TransientInputError
 
 
-def load_input_bytes(url: str) -> bytes:
+def fetch_configured(url: str) -> bytes:
+    """`fetch` with the configured size, time, redirect and address limits."""
     config = settings()
+    return fetch(
+        url,
+        max_bytes=config.FETCH_MAX_BYTES,
+        connect_timeout=config.FETCH_CONNECT_TIMEOUT,
+        read_timeout=config.FETCH_READ_TIMEOUT,
+        total_timeout=config.FETCH_TOTAL_TIMEOUT,
+        max_redirects=config.FETCH_MAX_REDIRECTS,
+        allow_private=config.ALLOW_PRIVATE_URLS,
+    )
+
+
+def load_input_bytes(url: str) -> bytes:
     store = storage()
     key = store.key_from_url(url)
     if key is not None:
@@ -20,15 +33,7 @@ def load_input_bytes(url: str) -> bytes:
         except ObjectNotFound as exc:
             raise TaskRejected("uploaded image no longer exists; please upload it again") from exc
     try:
-        return fetch(
-            url,
-            max_bytes=config.FETCH_MAX_BYTES,
-            connect_timeout=config.FETCH_CONNECT_TIMEOUT,
-            read_timeout=config.FETCH_READ_TIMEOUT,
-            total_timeout=config.FETCH_TOTAL_TIMEOUT,
-            max_redirects=config.FETCH_MAX_REDIRECTS,
-            allow_private=config.ALLOW_PRIVATE_URLS,
-        )
+        return fetch_configured(url)
     except FetchError as exc:
         if exc.retryable:
             raise TransientInputError(exc.message) from exc

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
-from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt_identity, jwt_required
+from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_limiter.util import get_remote_address
 
 from shared import users
 from shared.db import db
-from shared.errors import AccountDisabled, AccountUnavailable, Unauthorized
+from shared.errors import Unauthorized
 from shared.models import User
 
 from ..auth import current_user
@@ -55,15 +55,11 @@ def login():
 
 
 @bp.post("/refresh")
-@jwt_required(refresh=True)
 def refresh():
-    identity = get_jwt_identity()
-    user = db.session.get(User, int(identity)) if str(identity).isdigit() else None
-    if user is None:
-        raise AccountUnavailable()
-    if not user.is_active:
-        raise AccountDisabled()
-    return jsonify(success=True, data={"user": dump_user(user), "accessToken": create_access_token(identity)})
+    user = current_user(refresh=True)
+    return jsonify(
+        success=True, data={"user": dump_user(user), "accessToken": create_access_token(str(user.id))}
+    )
 
 
 @bp.get("/me")

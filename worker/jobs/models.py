@@ -29,8 +29,8 @@ from shared.workflows import WorkflowMap, load_workflows
 
 from ..app import app_context
 from ..content import ContentRejected
-from ..fetch import FetchError, fetch
-from ..inputs import load_input_image
+from ..fetch import FetchError
+from ..inputs import fetch_configured, load_input_image
 from ..runner import TaskRejected, TransientInputError
 from ..runninghub import RetryLater, RunningHubClient, RunningHubError, StillRunning, TaskFailed
 
@@ -250,16 +250,8 @@ def cancel_model_pose12(task_id: str) -> str:
 
 
 def _download(url: str) -> bytes:
-    config = settings()
     try:
-        return fetch(
-            url,
-            max_bytes=config.FETCH_MAX_BYTES,
-            connect_timeout=config.FETCH_CONNECT_TIMEOUT,
-            read_timeout=config.FETCH_READ_TIMEOUT,
-            total_timeout=config.FETCH_TOTAL_TIMEOUT,
-            allow_private=config.ALLOW_PRIVATE_URLS,
-        )
+        return fetch_configured(url)
     except FetchError as exc:
         if exc.retryable:
             raise TransientInputError(f"AI 渲染结果下载失败：{exc.message}") from exc
