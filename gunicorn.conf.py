@@ -16,6 +16,7 @@ accesslog = None
 preload_app = False
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "0"))
 max_requests_jitter = 100
+control_socket_disable = True
 
 # HTTP metrics are summed across this server's worker processes (prometheus_client multiprocess).
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

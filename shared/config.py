@@ -84,7 +84,12 @@ class Config:
                 pool_timeout=_int(env, "DB_POOL_TIMEOUT", 5),
                 connect_args={"connect_timeout": _int(env, "DB_CONNECT_TIMEOUT", 5)},
             )
-        self.REDIS_URL = _str(env, "REDIS_URL", "redis://127.0.0.1:6379/0")
+        redis_url = _str(env, "REDIS_URL", "redis://127.0.0.1:6379/0")
+        # Heroku Redis hands out rediss:// with a self-signed certificate: REDIS_SSL_CERT_REQS=none.
+        cert_reqs = _str(env, "REDIS_SSL_CERT_REQS", "")
+        if redis_url.startswith("rediss://") and cert_reqs and "ssl_cert_reqs=" not in redis_url:
+            redis_url += ("&" if "?" in redis_url else "?") + f"ssl_cert_reqs={cert_reqs}"
+        self.REDIS_URL = redis_url
 
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 25 * 1024 * 1024)
         self.MAX_JSON_BYTES = _int(env, "MAX_JSON_BYTES", 64 * 1024)

@@ -64,7 +64,9 @@ def run_cron(config: Config) -> None:
 def default_process_count(config: Config) -> int:
     if config.WORKER_PROCESSES > 0:
         return config.WORKER_PROCESSES
-    return max(1, os.cpu_count() or 1)
+    # Two single-threaded processes measured best on a 2-core dyno (docs/PIPELINE.md); more would
+    # follow the host's CPU count, which containers may over-report, at ~0.8 GB each.
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 class Pool(WorkerPool):

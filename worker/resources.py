@@ -23,7 +23,9 @@ def inference_threads() -> int:
     config = settings()
     if config.INFERENCE_THREADS > 0:
         return config.INFERENCE_THREADS
-    processes = config.WORKER_PROCESSES or max(1, os.cpu_count() or 1)
+    from .process import default_process_count
+
+    processes = default_process_count(config)
     return max(1, (os.cpu_count() or 1) // processes)
 
 
