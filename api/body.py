@@ -31,7 +31,19 @@ def load_query(schema: Schema) -> dict[str, Any]:
     return _load(schema, request.args.to_dict())
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+    if _has_nul(data):
+        raise BadRequest("text must not contain NUL characters")
     try:
         return schema.load(data)
     except ValidationError as exc:

@@ -13,8 +13,10 @@ from flask import Flask, Response, current_app, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 
 from shared.db import db
+from shared.errors import NOT_ALLOWED
 from shared.models import User
 
+from .errors import envelope
 from .extensions import limiter
 
 
@@ -31,7 +33,7 @@ def init_app(app: Flask) -> None:
 def _admin_only() -> Response | None:
     if _basic_auth_ok() or _admin_token_ok():
         return None
-    response = Response("admin login required\n", status=401, mimetype="text/plain")
+    response = envelope(NOT_ALLOWED, "admin login required (basic auth or an admin's Bearer token)", 401)
     response.headers["WWW-Authenticate"] = 'Basic realm="rq-dashboard"'
     return response
 

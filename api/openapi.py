@@ -56,7 +56,13 @@ from .schemas.tasks import (
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "apidocs"
 
-BEARER, REFRESH, SERVICE, METRICS, BASIC = "bearerAuth", "refreshToken", "serviceToken", "metricsToken", "basicAuth"
+BEARER, REFRESH, SERVICE, METRICS, BASIC = (
+    "bearerAuth",
+    "refreshToken",
+    "serviceToken",
+    "metricsToken",
+    "basicAuth",
+)
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     BEARER: {
@@ -312,7 +318,9 @@ OPERATIONS: tuple[Operation, ...] = (
         description="`retry:` first, then the task now and on every change; closes when the task "
         "ends (or after `SSE_MAX_SECONDS`). Authenticate with the header or `access_token`.",
     ),
-    Operation("get", "/api/quota", "Quota balance and recent ledger entries", "account", QuotaSchema, AUTH_ERRORS),
+    Operation(
+        "get", "/api/quota", "Quota balance and recent ledger entries", "account", QuotaSchema, AUTH_ERRORS
+    ),
     Operation(
         "post",
         "/api/uploads",
@@ -371,8 +379,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "Prometheus metrics",
         "operations",
         "metrics",
-        (401, 403, 404),
+        (401, 404),
         security=(METRICS,),
+        description="`Authorization: Bearer <METRICS_TOKEN>`; 401 with a wrong token, 404 when no "
+        "token is configured.",
     ),
     Operation(
         "get",
@@ -380,11 +390,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "rq-dashboard (admins only)",
         "operations",
         "html",
-        (),
+        (401,),
         security=(BEARER, BASIC),
         description="An admin's access token or the dashboard's basic-auth credentials; anyone else "
-        "gets a 401 basic-auth challenge (plain text, not the JSON envelope).",
-        raw_errors={401: "challenge"},
+        "gets 401 in the envelope with a basic-auth challenge (`WWW-Authenticate`).",
     ),
 )
 """Every operation of the API: the document is built from this and the schema classes."""
@@ -397,6 +406,7 @@ IGNORED_UNDER = ("/rq/",)
 FIELD_OVERRIDES: dict[tuple[type[Schema], str], dict[str, Any]] = {
     (UserSchema, "membershipActive"): {"type": "boolean", "description": "member now (not expired)"},
     (CreateTaskSchema, "params"): {"description": "per `type`: BasicCleanParams or ModelPoseParams"},
+    (StatusUpdateSchema, "resultUrls"): {"uniqueItems": True},
     (RegisterSchema, "password"): {
         "minLength": 8,
         "maxLength": 128,
@@ -405,7 +415,6 @@ FIELD_OVERRIDES: dict[tuple[type[Schema], str], dict[str, Any]] = {
     },
 }
 """Fields whose OpenAPI type apispec cannot tell from the field class."""
-
 
 
 def _field_attributes(converter: Any, field: fields.Field, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -488,13 +497,21 @@ def app_routes(app: Flask) -> dict[tuple[str, str], str]:
 def undocumented_routes(app: Flask) -> list[str]:
     """Routes of `app` with no entry in OPERATIONS."""
     documented = {(op.method.upper(), _shape(op.path)) for op in OPERATIONS}
-    return sorted(f"{method} {rule}" for (method, shape), rule in app_routes(app).items() if (method, shape) not in documented)
+    return sorted(
+        f"{method} {rule}"
+        for (method, shape), rule in app_routes(app).items()
+        if (method, shape) not in documented
+    )
 
 
 def missing_routes(app: Flask) -> list[str]:
     """Operations in OPERATIONS whose route `app` does not have (left out of the document)."""
     routes = app_routes(app)
-    return [f"{op.method.upper()} {op.path}" for op in OPERATIONS if (op.method.upper(), _shape(op.path)) not in routes]
+    return [
+        f"{op.method.upper()} {op.path}"
+        for op in OPERATIONS
+        if (op.method.upper(), _shape(op.path)) not in routes
+    ]
 
 
 def _shape(path: str) -> str:
@@ -528,7 +545,10 @@ def _operation(spec: APISpec, op: Operation) -> dict[str, Any]:
     for status in sorted({*op.errors, *COMMON_ERRORS} - set(op.raw_errors)):
         operation["responses"][str(status)] = {"$ref": f"#/components/responses/{status}"}
     for status, kind in op.raw_errors.items():
-        operation["responses"][str(status)] = {"description": "see the description", "content": RAW_CONTENT[kind]}
+        operation["responses"][str(status)] = {
+            "description": "see the description",
+            "content": RAW_CONTENT[kind],
+        }
     return operation
 
 

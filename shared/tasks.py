@@ -124,17 +124,22 @@ def create_task(
 
 def get_owned(task_id: str, user_id: int) -> Task:
     """The caller's task; someone else's is reported as missing, so existence does not leak."""
-    task = db.session.get(Task, task_id) if len(task_id) <= 64 else None
+    task = db.session.get(Task, task_id) if _plausible_id(task_id) else None
     if task is None or task.user_id != user_id:
         raise NotFound("task not found")
     return task
 
 
 def get_any(task_id: str) -> Task:
-    task = db.session.get(Task, task_id) if len(task_id) <= 64 else None
+    task = db.session.get(Task, task_id) if _plausible_id(task_id) else None
     if task is None:
         raise NotFound("task not found")
     return task
+
+
+def _plausible_id(task_id: str) -> bool:
+    """Ids are short printable strings; anything else cannot exist (and must not reach SQL)."""
+    return len(task_id) <= 64 and task_id.isprintable() and "\x00" not in task_id
 
 
 def list_for_user(

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, send_file
 
 from shared import inputs
 from shared.app import storage
-from shared.errors import BadRequest
+from shared.errors import BadRequest, Forbidden
 from shared.imagetype import sniff_image
 from shared.storage import LocalStorage, verify_signature
 
@@ -63,7 +63,7 @@ def serve(key: str):
         abort(404)
     expires, sig = request.args.get("expires", ""), request.args.get("sig", "")
     if not verify_signature(current_app.config["STORAGE_SIGNING_SECRET"], key, expires, sig):
-        raise BadRequest("file link is invalid or expired", status=403)
+        raise Forbidden("file link is invalid or expired")
     content_type = SERVED_TYPES.get(key.rsplit(".", 1)[-1].lower())
     if content_type is None:
         abort(404)

@@ -47,7 +47,9 @@ def runninghub(secret: str):
     expected = current_app.config["RUNNINGHUB_WEBHOOK_SECRET"]
     if not expected or not hmac.compare_digest(expected.encode(), secret.encode()):
         abort(404)
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        body = {}
     external_id = str(body.get("taskId") or "")[:64]
     if not external_id:
         return jsonify(success=True, data={"accepted": False})

@@ -67,3 +67,16 @@ def test_unexpected_exception_is_generic_500_with_logged_traceback(database, red
 @pytest.mark.parametrize("path", ["/api/auth/me", "/api/task/list", "/api/quota"])
 def test_protected_endpoints_need_a_token(client, path):
     check(client.get(path), 401, 4003)
+
+
+def test_nul_characters_are_client_errors_not_database_errors(client, auth, make_user):
+    check(client.post("/api/auth/login", json={"email": "a\u0000b@example.com", "password": "x"}), 400, 4001)
+    headers = auth.headers(make_user())
+    check(client.get("/api/task/ab%00cd", headers=headers), 404, 4004)
+    check(client.post("/api/task/ab%00cd/cancel", headers=headers), 404, 4004)
+    body = {"type": "basic_clean", "inputImageUrl": "https://x.example.com/a.jpg", "params": {"template": "a\u0000"}}
+    check(client.post("/api/task/create", json=body, headers=headers), 400, 4001)
+
+
+def test_signed_file_link_refusal_is_4003(client):
+    check(client.get("/files/uploads/1/x.png?expires=1&sig=x"), 403, 4003)
