@@ -11,13 +11,18 @@ from shared.db import db
 from shared.errors import AccountDisabled, AccountUnavailable, Forbidden
 from shared.models import User
 
+VERIFIED_ACCESS_TOKEN = "shopimage.verified_access_token"
+"""WSGI environ key: set when this request's access token was verified (per request, never in `g`)."""
+
 
 def current_user(refresh: bool = False) -> User:
     """Verify the token (access, or refresh when asked) and load its user.
 
     A disabled or deleted account's tokens stop working.
     """
-    verify_jwt_in_request(refresh=refresh)
+    # The rate limiter's key function already verified this request's access token, if any.
+    if refresh or request.environ.get(VERIFIED_ACCESS_TOKEN) is not True:
+        verify_jwt_in_request(refresh=refresh)
     identity = get_jwt_identity()
     user = db.session.get(User, int(identity)) if str(identity).isdigit() else None
     if user is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 from flask_jwt_extended import JWTManager, get_jwt_identity, verify_jwt_in_request
 from flask_limiter import HeaderNames, Limiter
 from flask_limiter.util import get_remote_address
@@ -12,10 +12,12 @@ from flask_migrate import Migrate
 def user_or_ip() -> str:
     """Rate-limit key: the token's user when a valid one is offered, else the client address."""
     try:
-        verify_jwt_in_request(optional=True)
-        identity = get_jwt_identity()
+        verified = verify_jwt_in_request(optional=True)
+        identity = get_jwt_identity() if verified else None
     except Exception:
         identity = None
+    if identity:
+        request.environ["shopimage.verified_access_token"] = True
     return f"user:{identity}" if identity else f"ip:{get_remote_address()}"
 
 

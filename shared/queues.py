@@ -120,18 +120,22 @@ def enqueue_task(
 ) -> Job:
     """Enqueue the job for a committed task; the task id is the job id."""
     spec = job_spec(task_type, overrides)
-    return Queue(spec.queue, connection=redis).enqueue(
-        spec.func,
-        task_id,
-        job_id=task_id,
-        job_timeout=spec.timeout,
-        retry=spec.retry(retry_delay_factor),
-        on_failure=Callback(FAILURE_CALLBACK),
-        result_ttl=3600,
-        failure_ttl=7 * 86400,
-        description=f"{task_type} {task_id}",
-        meta={"request_id": logs.request_id.get()},
-    )
+    with redis.pipeline() as pipe:  # one round trip instead of several
+        job = Queue(spec.queue, connection=redis).enqueue(
+            spec.func,
+            task_id,
+            job_id=task_id,
+            job_timeout=spec.timeout,
+            retry=spec.retry(retry_delay_factor),
+            on_failure=Callback(FAILURE_CALLBACK),
+            result_ttl=3600,
+            failure_ttl=7 * 86400,
+            description=f"{task_type} {task_id}",
+            meta={"request_id": logs.request_id.get()},
+            pipeline=pipe,
+        )
+        pipe.execute()
+    return job
 
 
 def current_job_key(task_id: str) -> str:

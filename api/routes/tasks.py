@@ -155,12 +155,11 @@ def _create(
     raw: Any = None,
     webhook_url: str | None = None,
 ):
+    # A repeated key conflicts on the idempotency record's primary key; create_task then replays.
     idempotency = (key, tasks.request_fingerprint(raw)) if key else None
-    created = tasks.find_replay(user.id, *idempotency) if idempotency else None
-    if created is None:
-        created = tasks.create_task(
-            user.id, task_type, url, params, webhook_url=webhook_url, idempotency=idempotency
-        )
+    created = tasks.create_task(
+        user.id, task_type, url, params, webhook_url=webhook_url, idempotency=idempotency
+    )
     if not created.replayed:
         _enqueue(created.task_id, created.task_type)
     response = jsonify(created.body)
