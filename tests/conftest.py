@@ -170,11 +170,11 @@ def auth(client) -> Auth:
 
 
 def stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM a process group started with start_new_session, then SIGKILL it after 20 s."""
+    """SIGTERM a process group started with start_new_session, then SIGKILL it after 10 s."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(20)
+            proc.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
