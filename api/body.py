@@ -14,7 +14,10 @@ def json_body() -> Any:
     """The parsed JSON body; a wrong content type or malformed JSON is a 4001."""
     if not request.is_json:
         raise BadRequest("expected a JSON body (Content-Type: application/json)", status=415)
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError as exc:
+        raise BadRequest("JSON body is nested too deeply") from exc
     if data is None:
         raise BadRequest("malformed JSON body")
     return data
@@ -31,19 +34,39 @@ def load_query(schema: Schema) -> dict[str, Any]:
     return _load(schema, request.args.to_dict())
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+MAX_DEPTH = 32
+"""Deepest nesting a request may carry; our schemas need 3."""
+
+
+def unusable_text(value: Any) -> str | None:
+    """Why `value` cannot be stored (too deep, NUL, not encodable as UTF-8), or None.
+
+    Iterative, so a hostile document cannot exhaust the stack.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(item, dict):
+            stack.extend((k, depth + 1) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "text must not contain NUL characters"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "text must be valid Unicode (no lone surrogates)"
+    return None
 
 
 def _load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
-    if _has_nul(data):
-        raise BadRequest("text must not contain NUL characters")
+    problem = unusable_text(data)
+    if problem:
+        raise BadRequest(problem)
     try:
         return schema.load(data)
     except ValidationError as exc:

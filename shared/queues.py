@@ -142,8 +142,18 @@ def current_job_key(task_id: str) -> str:
     return f"shopimage:task-job:{task_id}"
 
 
+FOLLOW_UP_TIMEOUT = 120
+"""Timeout of a follow-up job (submit retry, poll, collect, cancel)."""
+
+
 def enqueue_follow_up(
-    redis: Redis, func: str, task_id: str, *, delay: float = 0, queue: str = RUNNINGHUB, timeout: int = 120
+    redis: Redis,
+    func: str,
+    task_id: str,
+    *,
+    delay: float = 0,
+    queue: str = RUNNINGHUB,
+    timeout: int = FOLLOW_UP_TIMEOUT,
 ) -> Job:
     """Enqueue (or schedule) a further job for a task, recording it as the task's current job.
 

@@ -139,7 +139,13 @@ def get_any(task_id: str) -> Task:
 
 def _plausible_id(task_id: str) -> bool:
     """Ids are short printable strings; anything else cannot exist (and must not reach SQL)."""
-    return len(task_id) <= 64 and task_id.isprintable() and "\x00" not in task_id
+    if len(task_id) > 64 or not task_id.isprintable():
+        return False
+    try:
+        task_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def list_for_user(

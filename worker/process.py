@@ -15,6 +15,8 @@ import os
 from redis import Redis
 from rq import SimpleWorker
 from rq.cron import CronScheduler
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from rq.worker_pool import WorkerPool
 
 from shared import logs, queues
@@ -88,10 +90,37 @@ class Pool(WorkerPool):
             )
             self.cron.start()
 
+    def handle_dead_worker(self, worker_data) -> None:
+        super().handle_dead_worker(worker_data)
+        if self.status != self.Status.STOPPED:
+            release_job_of_dead_worker(self.connection, worker_data.name)
+
     def stop_workers(self) -> None:
         super().stop_workers()
         if self.cron is not None and self.cron.is_alive():
             self.cron.terminate()
+
+
+def release_job_of_dead_worker(redis: Redis, worker_name: str) -> str | None:
+    """Mark the job a killed worker was running as failed, so the reconciler resumes its task now.
+
+    rq itself notices an abandoned job only when its execution TTL runs out (the job timeout plus
+    a minute); the pool parent knows at once that the process died. Returns the job id, if any.
+    """
+    worker = SimpleWorker.find_by_key(
+        SimpleWorker.redis_worker_namespace_prefix + worker_name, connection=redis
+    )
+    job_id = worker.get_current_job_id() if worker else None
+    if not job_id:
+        return None
+    try:
+        job = Job.fetch(job_id, connection=redis)
+    except NoSuchJobError:
+        return None
+    if job.get_status(refresh=False) == JobStatus.STARTED:
+        job.set_status(JobStatus.FAILED)
+        log.warning("worker %s died running job %s; the reconciler will resume its task", worker_name, job_id)
+    return job_id
 
 
 def main(config: Config | None = None) -> None:

@@ -47,7 +47,10 @@ def runninghub(secret: str):
     expected = current_app.config["RUNNINGHUB_WEBHOOK_SECRET"]
     if not expected or not hmac.compare_digest(expected.encode(), secret.encode()):
         abort(404)
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
     if not isinstance(body, dict):
         body = {}
     external_id = str(body.get("taskId") or "")[:64]

@@ -74,9 +74,22 @@ def test_nul_characters_are_client_errors_not_database_errors(client, auth, make
     headers = auth.headers(make_user())
     check(client.get("/api/task/ab%00cd", headers=headers), 404, 4004)
     check(client.post("/api/task/ab%00cd/cancel", headers=headers), 404, 4004)
-    body = {"type": "basic_clean", "inputImageUrl": "https://x.example.com/a.jpg", "params": {"template": "a\u0000"}}
+    body = {
+        "type": "basic_clean",
+        "inputImageUrl": "https://x.example.com/a.jpg",
+        "params": {"template": "a\u0000"},
+    }
     check(client.post("/api/task/create", json=body, headers=headers), 400, 4001)
 
 
 def test_signed_file_link_refusal_is_4003(client):
     check(client.get("/files/uploads/1/x.png?expires=1&sig=x"), 403, 4003)
+
+
+def test_deep_nesting_and_lone_surrogates_are_client_errors(client):
+    deep_array = "[" * 50_000 + "]" * 50_000
+    check(client.post("/api/auth/login", data=deep_array, content_type="application/json"), 400, 4001)
+    deep_object = '{"a":' * 500 + "1" + "}" * 500
+    check(client.post("/api/auth/login", data=deep_object, content_type="application/json"), 400, 4001)
+    surrogate = '{"email": "\\ud800@example.com", "password": "x"}'
+    check(client.post("/api/auth/login", data=surrogate, content_type="application/json"), 400, 4001)

@@ -116,3 +116,19 @@ def test_worker_sigkill_mid_job_task_still_ends_and_is_refunded_once(
     assert failed.status == "failed" and failed.error_message.startswith("任务超时")
     assert refunds(task_id) == 1 and balance(user.id) == 1
     assert quota.audit() == []
+
+
+def test_a_killed_workers_job_is_resumed_at_once_not_left_to_the_sweeper(
+    client, auth, make_user, start_worker, redis
+):
+    user = make_user(quota=1)
+    task_id = create(client, auth.headers(user), BASE + "?sleep=4")
+    worker = start_worker(WORKER_PROCESSES="2")
+    wait_for(lambda: task_row(task_id).status == "processing", message="job started")
+    busy = [w for w in Worker.all(connection=redis) if w.get_current_job_id() == task_id]
+    os.kill(busy[0].pid, signal.SIGKILL)
+    done = wait_for(lambda: ended(task_id), timeout=40, message="resumed after SIGKILL")
+    assert done.status == "success", worker.output()[-3000:]
+    assert "died running job" in worker.output()
+    assert refunds(task_id) == 0 and balance(user.id) == 0
+    assert quota.audit() == []

@@ -185,8 +185,11 @@ def collect_model_pose12(task_id: str) -> str:
     with app_context():
         redis = redis_client()
         lock = f"shopimage:collecting:{task_id}"
-        if not redis.set(lock, "1", nx=True, ex=300):
-            return "already collecting"
+        # At most one collect at a time; the lock outlives a killed holder by no more than a job's
+        # timeout, and whoever finds it taken polls again later rather than ending the chain.
+        if not redis.set(lock, "1", nx=True, ex=queues.FOLLOW_UP_TIMEOUT):
+            _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
+            return "already collecting; polling again later"
         try:
             return _collect(task_id)
         finally:
