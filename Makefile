@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg | cksum | cut -d' ' -f1)
 MODEL := models/u2netp.onnx
 
-.PHONY: run test install model services browser lint bench clean fuzz
+.PHONY: run test install model services browser lint bench chaos clean fuzz
 
 $(STAMP): setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: install services
 	$(PY) -m bench.pipeline
 	$(PY) bench/service_throughput.py
 	$(PY) bench/model_worker_seconds.py
+
+chaos: install
+	$(PY) -c "import rembg"
+	$(PY) -m pytest tests/chaos -m chaos
 
 fuzz: install services
 	OPENAPI_FUZZ_EXAMPLES=$${EXAMPLES:-300} OPENAPI_FUZZ_SEED=$${SEED:-$$(date +%s)} $(PY) -m pytest tests/api/test_openapi.py -k schemathesis -p no:logging

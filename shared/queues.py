@@ -187,12 +187,16 @@ def queue_position(redis: Redis, task_id: str, task_type: str) -> int | None:
 def job_is_alive(redis: Redis, task_id: str) -> bool:
     """Whether Redis still holds a job for the task that will run (queued, scheduled, started)."""
     pointer = redis.get(current_job_key(task_id))
+    return job_running(redis, pointer.decode() if pointer else task_id)
+
+
+def job_running(redis: Redis, job_id: str) -> bool:
+    """Whether the job exists and is queued, scheduled or running (not failed, finished or gone)."""
     try:
-        job = Job.fetch(pointer.decode() if pointer else task_id, connection=redis)
+        status = Job.fetch(job_id, connection=redis).get_status(refresh=False)
     except NoSuchJobError:
         return False
-    status = job.get_status(refresh=False)
-    return status not in (None, "finished", "failed", "stopped", "canceled")
+    return status in ("queued", "scheduled", "started", "deferred")
 
 
 def cancel_job(redis: Redis, task_id: str) -> None:

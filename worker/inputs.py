@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.app import settings, storage
+from shared.config import Config
 from shared.storage import ObjectNotFound
 
 from .fetch import FetchError, fetch
@@ -10,9 +11,12 @@ from .imaging import ImageRejected, decode_image
 from .runner import TaskRejected, TransientInputError
 
 
-def fetch_configured(url: str) -> bytes:
-    """`fetch` with the configured size, time, redirect and address limits."""
-    config = settings()
+def fetch_configured(url: str, config: Config | None = None) -> bytes:
+    """`fetch` with the configured size, time, redirect and address limits.
+
+    Pass `config` when calling from a thread without the application context.
+    """
+    config = config or settings()
     return fetch(
         url,
         max_bytes=config.FETCH_MAX_BYTES,

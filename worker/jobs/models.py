@@ -16,13 +16,16 @@ import io
 import logging
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 from PIL import Image
+from rq import get_current_job
 from sqlalchemy import update
 
 from shared import lifecycle, queues
 from shared.app import redis_client, settings, storage
+from shared.config import Config
 from shared.db import db, utcnow
 from shared.models import Task
 from shared.workflows import WorkflowMap, load_workflows
@@ -48,6 +51,9 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
 end
 return 0
 """
+
+DOWNLOAD_THREADS = 6
+"""Parallel downloads of a task's outputs from RunningHub's CDN."""
 
 SUBMIT = "worker.jobs.models.submit_model_pose12"
 POLL = "worker.jobs.models.poll_model_pose12"
@@ -185,15 +191,28 @@ def collect_model_pose12(task_id: str) -> str:
     with app_context():
         redis = redis_client()
         lock = f"shopimage:collecting:{task_id}"
-        # At most one collect at a time; the lock outlives a killed holder by no more than a job's
-        # timeout, and whoever finds it taken polls again later rather than ending the chain.
-        if not redis.set(lock, "1", nx=True, ex=queues.FOLLOW_UP_TIMEOUT):
+        if not _take_collect_lock(redis, lock):
+            # Someone is collecting; poll again later rather than end the chain here.
             _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
             return "already collecting; polling again later"
         try:
             return _collect(task_id)
         finally:
             redis.delete(lock)
+
+
+def _take_collect_lock(redis, lock: str) -> bool:
+    """At most one collect per task. The lock names its holder's job, so a lock left by a killed
+    worker (whose job the pool marked failed) is taken over at once instead of waiting out its TTL."""
+    job = get_current_job()
+    me = job.id if job else f"inline-{secrets.token_hex(4)}"
+    if redis.set(lock, me, nx=True, ex=queues.FOLLOW_UP_TIMEOUT):
+        return True
+    holder = redis.get(lock)
+    if holder and not queues.job_running(redis, holder.decode()):
+        redis.delete(lock)
+        return bool(redis.set(lock, me, nx=True, ex=queues.FOLLOW_UP_TIMEOUT))
+    return False
 
 
 def _collect(task_id: str) -> str:
@@ -220,7 +239,10 @@ def _collect(task_id: str) -> str:
     lifecycle.set_progress(task_id, 80)
     db.session.commit()
     try:
-        images = [_download(output.file_url) for output in outputs]
+        # Downloads wait on the network, not the CPU: fetch the twelve side by side.
+        config = settings()
+        with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
+            images = list(pool.map(lambda url: _download(url, config), [o.file_url for o in outputs]))
         queues.resolve(settings().CONTENT_CHECK)(images)
     except (TaskRejected, ContentRejected) as exc:
         _finish_failed(task_id, exc.message)
@@ -252,9 +274,9 @@ def cancel_model_pose12(task_id: str) -> str:
         return "cancelled"
 
 
-def _download(url: str) -> bytes:
+def _download(url: str, config: Config) -> bytes:
     try:
-        return fetch_configured(url)
+        return fetch_configured(url, config)
     except FetchError as exc:
         if exc.retryable:
             raise TransientInputError(f"AI 渲染结果下载失败：{exc.message}") from exc
