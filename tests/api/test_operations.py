@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from shared import logs
 from api import create_app
+from shared import logs
 from tests.conftest import PASSWORD, ConfigForTests, app_with
 
 
@@ -108,4 +108,6 @@ def test_request_log_lines_are_json_with_the_request_id(client, auth, make_user)
     text = stream.getvalue()
     assert PASSWORD not in text and "Bearer" not in text and "accessToken" not in text
     # An unusable offered id is replaced, not echoed.
-    assert client.get("/healthz", headers={"X-Request-ID": "bad id <x>"}).headers["X-Request-ID"] != "bad id <x>"
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "bad id <x>"}).headers["X-Request-ID"] != "bad id <x>"
+    )
