@@ -84,6 +84,7 @@ def test_basic_clean_from_registration_to_zip(page, live_server, real_worker):
     expect(page.locator("#quota")).to_have_text("剩余额度 4")
 
     expect(page.locator(".toast")).to_have_count(0, timeout=10_000)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     with page.expect_download() as download_info:
