@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, send_from_directory
+from flask import Blueprint, Response
+
+from .pages import entry_page, secure_blueprint
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "console"
 
@@ -28,14 +30,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 """Result images may live on object storage (http/https); scripts, styles and API calls stay on this origin."""
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
-
 bp = Blueprint(
     "console",
     __name__,
@@ -44,15 +38,9 @@ bp = Blueprint(
 )
 
 
+secure_blueprint(bp, CONTENT_SECURITY_POLICY)
+
+
 @bp.get("/")
 def index() -> Response:
-    response = send_from_directory(STATIC_DIR, "index.html", max_age=0)
-    response.headers["Cache-Control"] = "no-cache"
-    return response
-
-
-@bp.after_request
-def add_security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+    return entry_page(STATIC_DIR)

@@ -16,11 +16,12 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, Flask, Response, current_app, jsonify, send_from_directory
+from flask import Blueprint, Flask, Response, current_app, jsonify
 from marshmallow import Schema, fields
 
 from shared.tasks import IDEMPOTENCY_KEY_MAX
 
+from .pages import entry_page, secure_blueprint
 from .routes.files import SERVED_TYPES
 from .schemas.auth import PASSWORD_RULE, LedgerEntrySchema, LoginSchema, RegisterSchema, UserSchema
 from .schemas.common import StringId
@@ -617,6 +618,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 bp = Blueprint("apidocs", __name__, static_folder=str(STATIC_DIR), static_url_path="/api/docs/static")
+secure_blueprint(bp, CONTENT_SECURITY_POLICY)
 
 
 @bp.get("/api/openapi.json")
@@ -629,14 +631,4 @@ def openapi_json() -> Response:
 
 @bp.get("/api/docs")
 def docs_page() -> Response:
-    response = send_from_directory(STATIC_DIR, "index.html", max_age=0)
-    response.headers["Cache-Control"] = "no-cache"
-    return response
-
-
-@bp.after_request
-def add_security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    return response
+    return entry_page(STATIC_DIR)
