@@ -68,3 +68,21 @@ def median_ms(values: list[float]) -> float:
 def percentile_ms(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def in_process_api(env: dict[str, str], email: str, quota: int):
+    """The real API in this process (Flask test client, its app context pushed) and a member's headers."""
+    os.environ.update(env)
+    from api import create_app
+    from shared import users
+    from shared.config import Config
+    from shared.db import db
+
+    app = create_app(Config(env))
+    app.app_context().push()
+    user = users.create_user(email, "bench-pass-1")
+    users.grant(user, member=True, quota_delta=quota)
+    db.session.commit()
+    client = app.test_client()
+    login = client.post("/api/auth/login", json={"email": email, "password": "bench-pass-1"})
+    return client, {"Authorization": "Bearer " + login.get_json()["data"]["accessToken"]}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, median_ms, percentile_ms, scratch_env, start, stop
+from bench.harness import ROOT, in_process_api, median_ms, percentile_ms, scratch_env, start, stop
 
 
 def main() -> None:
@@ -29,44 +29,29 @@ def main() -> None:
         WORKER_PRELOAD="0",
         WORKER_PROCESSES="1",
     )
-    import os
-
-    os.environ.update(env)
-    from api import create_app
-    from shared import users
-    from shared.config import Config
+    client, headers = in_process_api(env, "bench@example.com", args.count + 5)
     from shared.db import db
     from shared.models import Task
 
-    app = create_app(Config(env))
     worker = start([sys.executable, "worker.py"], env, "bench-latency-worker.log")
     try:
-        with app.app_context():
-            user = users.create_user("bench@example.com", "bench-pass-1")
-            users.grant(user, member=True, quota_delta=args.count + 5)
-            db.session.commit()
-            client = app.test_client()
-            token = client.post(
-                "/api/auth/login", json={"email": "bench@example.com", "password": "bench-pass-1"}
-            )
-            headers = {"Authorization": "Bearer " + token.get_json()["data"]["accessToken"]}
-            time.sleep(3)  # let the worker come up and go idle
-            samples = []
-            for _ in range(args.count):
-                sent = time.time()
-                task_id = client.post(
-                    "/api/task/create",
-                    json={"type": "basic_clean", "inputImageUrl": "https://images.example.com/p.jpg"},
-                    headers=headers,
-                ).get_json()["data"]["taskId"]
-                while True:
-                    db.session.expire_all()
-                    task = db.session.get(Task, task_id)
-                    if task.status == "success":
-                        break
-                    time.sleep(0.005)
-                samples.append(task.started_at.timestamp() - sent)
-                time.sleep(0.2)
+        time.sleep(3)  # let the worker come up and go idle
+        samples = []
+        for _ in range(args.count):
+            sent = time.time()
+            task_id = client.post(
+                "/api/task/create",
+                json={"type": "basic_clean", "inputImageUrl": "https://images.example.com/p.jpg"},
+                headers=headers,
+            ).get_json()["data"]["taskId"]
+            while True:
+                db.session.expire_all()
+                task = db.session.get(Task, task_id)
+                if task.status == "success":
+                    break
+                time.sleep(0.005)
+            samples.append(task.started_at.timestamp() - sent)
+            time.sleep(0.2)
     finally:
         stop(worker)
     print(f"create → processing, idle worker, n={len(samples)}")

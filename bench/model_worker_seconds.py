@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import REDIS, ROOT, scratch_env, start, stop
+from bench.harness import REDIS, ROOT, in_process_api, scratch_env, start, stop
 
 
 def main() -> None:
@@ -39,52 +39,39 @@ def main() -> None:
         RUNNINGHUB_MAX_CONCURRENCY=str(args.tasks),
         WORKER_PRELOAD="0",
     )
-    import os
-
-    os.environ.update(env)
+    client, headers = in_process_api(env, "model-bench@example.com", args.tasks)
     from redis import Redis
     from rq.job import Job
 
-    from api import create_app
-    from shared import users
-    from shared.config import Config
     from shared.db import db
     from shared.models import Task
 
-    app = create_app(Config(env))
     worker = start([sys.executable, "worker.py"], env, "bench-model-worker.log")
     try:
-        with app.app_context():
-            user = users.create_user("model-bench@example.com", "bench-pass-1")
-            users.grant(user, member=True, quota_delta=args.tasks)
-            db.session.commit()
-            client = app.test_client()
-            login = client.post("/api/auth/login", json={"email": user.email, "password": "bench-pass-1"})
-            headers = {"Authorization": "Bearer " + login.get_json()["data"]["accessToken"]}
-            import io
+        import io
 
-            from PIL import Image
+        from PIL import Image
 
-            photo = io.BytesIO()
-            Image.new("RGB", (600, 800), (200, 60, 60)).save(photo, "JPEG")
-            upload = client.post(
-                "/api/uploads", data={"file": (io.BytesIO(photo.getvalue()), "p.jpg")}, headers=headers
-            )
-            url = upload.get_json()["data"]["url"]
-            ids = [
-                client.post(
-                    "/api/task/create", json={"type": "model_pose12", "inputImageUrl": url}, headers=headers
-                ).get_json()["data"]["taskId"]
-                for _ in range(args.tasks)
-            ]
-            started = time.time()
-            while True:
-                db.session.expire_all()
-                states = [db.session.get(Task, t).status for t in ids]
-                if all(s in ("success", "failed") for s in states):
-                    break
-                time.sleep(0.5)
-            wall = time.time() - started
+        photo = io.BytesIO()
+        Image.new("RGB", (600, 800), (200, 60, 60)).save(photo, "JPEG")
+        upload = client.post(
+            "/api/uploads", data={"file": (io.BytesIO(photo.getvalue()), "p.jpg")}, headers=headers
+        )
+        url = upload.get_json()["data"]["url"]
+        ids = [
+            client.post(
+                "/api/task/create", json={"type": "model_pose12", "inputImageUrl": url}, headers=headers
+            ).get_json()["data"]["taskId"]
+            for _ in range(args.tasks)
+        ]
+        started = time.time()
+        while True:
+            db.session.expire_all()
+            states = [db.session.get(Task, t).status for t in ids]
+            if all(s in ("success", "failed") for s in states):
+                break
+            time.sleep(0.5)
+        wall = time.time() - started
     finally:
         stop(worker)
         standin.stop()
