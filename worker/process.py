@@ -8,9 +8,12 @@ The pool parent loads nothing heavy, so nothing heavy is ever carried across its
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import signal
+import time
 
 from redis import Redis
 from rq import SimpleWorker
@@ -78,6 +81,26 @@ class Pool(WorkerPool):
         super().__init__(*args, **kwargs)
         self.config = config
         self.cron: multiprocessing.process.BaseProcess | None = None
+        self.stop_requested_at: float | None = None
+
+    def request_stop(self, signum=None, frame=None) -> None:
+        if self.stop_requested_at is None:
+            self.stop_requested_at = time.monotonic()
+        super().request_stop(signum, frame)
+
+    def all_workers_have_stopped(self) -> bool:
+        """Warm shutdown, bounded: a worker still running after the grace period is killed, so the
+        dyno exits by itself before the platform's own SIGKILL (Heroku: 30 s after SIGTERM)."""
+        stopped = super().all_workers_have_stopped()
+        waited = time.monotonic() - (self.stop_requested_at or time.monotonic())
+        if not stopped and waited > self.config.WORKER_SHUTDOWN_GRACE_SECONDS:
+            for data in list(self.worker_dict.values()):
+                log.warning(
+                    "worker %s (pid %d) did not stop in %.0f s; killing it", data.name, data.pid, waited
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(data.pid, signal.SIGKILL)
+        return stopped
 
     def check_workers(self, respawn: bool = True) -> None:
         super().check_workers(respawn)

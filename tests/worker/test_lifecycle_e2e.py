@@ -132,3 +132,14 @@ def test_a_killed_workers_job_is_resumed_at_once_not_left_to_the_sweeper(
     assert "died running job" in worker.output()
     assert refunds(task_id) == 0 and balance(user.id) == 0
     assert quota.audit() == []
+
+
+def test_sigterm_stops_the_worker_dyno_within_its_grace_period(client, auth, make_user, start_worker):
+    """A job that outlasts the grace period is killed so the dyno exits cleanly before the platform does."""
+    user = make_user(quota=1)
+    task_id = create(client, auth.headers(user), BASE + "?sleep=60")
+    worker = start_worker(WORKER_SHUTDOWN_GRACE_SECONDS="2")
+    wait_for(lambda: task_row(task_id).status == "processing", message="job started")
+    os.killpg(worker.proc.pid, signal.SIGTERM)
+    assert worker.proc.wait(20) == 0, worker.output()[-3000:]
+    assert "did not stop in" in worker.output()
