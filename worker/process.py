@@ -42,6 +42,11 @@ class AppWorker(SimpleWorker):
             logs.request_id.reset(token)
 
     def work(self, *args, **kwargs) -> bool:
+        # A worker respawned by the pool is forked after the pool installed its own SIGTERM/SIGINT
+        # handlers; until rq installs the worker's, a signal must stop this process, not run the
+        # parent's handler in it.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         app = get_app()
         if app.config["WORKER_PRELOAD"]:
             from .resources import preload
