@@ -178,7 +178,8 @@ def poll_model_pose12(task_id: str) -> str:
         except RetryLater:
             status = "RETRY"
         if status in ("SUCCESS", "FAILED"):
-            return collect_model_pose12(task_id)
+            _follow_up(COLLECT, task_id)  # its own job: the collect step shows as such in rq
+            return f"collecting ({status})"
         if status == "RUNNING":
             lifecycle.set_progress(task_id, 50)
             db.session.commit()
