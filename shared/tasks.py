@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -165,11 +165,9 @@ def list_for_user(
 
 
 def prune_idempotency_records(older_than_seconds: int) -> int:
-    cutoff = utcnow().timestamp() - older_than_seconds
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     result = db.session.execute(
-        IdempotencyRecord.__table__.delete().where(
-            IdempotencyRecord.created_at < datetime.fromtimestamp(cutoff, tz=utcnow().tzinfo)
-        )
+        IdempotencyRecord.__table__.delete().where(IdempotencyRecord.created_at < cutoff)
     )
     return result.rowcount or 0
 
