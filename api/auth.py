@@ -33,6 +33,21 @@ def current_user(refresh: bool = False) -> User:
     return user
 
 
+def current_user_id() -> int:
+    """The verified access token's user id, without loading the account.
+
+    Only for paths whose own query checks the account in the same round trip (the charge's
+    conditional UPDATE, the joined task reads), and so still refuse a disabled or deleted one.
+    """
+    if request.environ.get(VERIFIED_ACCESS_TOKEN) is not True:
+        verify_jwt_in_request()
+    identity = str(get_jwt_identity())
+    if not identity.isdigit():
+        raise AccountUnavailable()
+    g.user_id = int(identity)
+    return g.user_id
+
+
 def require_internal_caller() -> None:
     """Allow the service token (`X-Service-Token`) or an admin user's access token."""
     expected = current_app.config["SERVICE_TOKEN"]

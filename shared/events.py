@@ -1,18 +1,21 @@
 """Task events, announced only after the transaction that caused them commits.
 
-The state machine (`shared.lifecycle`) and the create path record an event in the session;
-once the session commits, each event is published on Redis (the event stream listens there),
-counted in the metrics, and, for a task that ended with a `webhookUrl`, a signed delivery job
-is enqueued. A rolled-back transaction announces nothing.
+The state machine (`shared.lifecycle`) records an event in the session; once the session
+commits, each event is published on Redis (the event stream listens there), counted in the
+metrics, and, for a task that ended with a `webhookUrl`, a signed delivery job is enqueued.
+A rolled-back transaction announces nothing. The create path announces its `pending` event
+itself, in the same Redis round trip as the job's enqueue (`shared.queues.enqueue_task`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from flask import current_app, has_app_context
+from redis.client import Pipeline
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -43,6 +46,13 @@ def record(session: Session, evt: TaskEvent) -> None:
     session.info.setdefault(KEY, []).append(evt)
 
 
+def announce(pipe: Pipeline, events: Iterable[TaskEvent]) -> None:
+    """Queue the publication and the metrics of committed events on a Redis pipeline."""
+    for evt in events:
+        pipe.publish(channel(evt.task_id), json.dumps(asdict(evt)))
+        metrics.count_task_event(pipe, evt.status, evt.task_type, evt.seconds)
+
+
 @event.listens_for(Session, "after_commit")
 def _announce(session: Session) -> None:
     events: list[TaskEvent] = session.info.pop(KEY, [])
@@ -51,9 +61,7 @@ def _announce(session: Session) -> None:
     redis = current_app.extensions["redis"]
     try:
         with redis.pipeline(transaction=False) as pipe:
-            for evt in events:
-                pipe.publish(channel(evt.task_id), json.dumps(asdict(evt)))
-                metrics.count_task_event(pipe, evt.status, evt.task_type, evt.seconds)
+            announce(pipe, events)
             pipe.execute()
         for evt in events:
             if evt.has_webhook and evt.status in ("success", "failed"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from . import logs
+from . import events, logs
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,12 @@ def enqueue_task(
     task_type: str,
     overrides: dict[str, str] | None = None,
     retry_delay_factor: float = 1.0,
+    announce: Iterable[events.TaskEvent] = (),
 ) -> Job:
-    """Enqueue the job for a committed task; the task id is the job id."""
+    """Enqueue the job for a committed task; the task id is the job id.
+
+    `announce`: committed events to publish in the same Redis round trip (the create path's).
+    """
     spec = job_spec(task_type, overrides)
     with redis.pipeline() as pipe:  # one round trip instead of several
         job = Queue(spec.queue, connection=redis).enqueue(
@@ -134,6 +139,7 @@ def enqueue_task(
             meta={"request_id": logs.request_id.get()},
             pipeline=pipe,
         )
+        events.announce(pipe, announce)
         pipe.execute()
     return job
 

@@ -1,6 +1,6 @@
 """Task service: create (charge + row + idempotency record in one transaction), read, list.
 
-Nothing here commits except `create_task`'s caller; enqueueing happens only after the commit.
+`create_task` commits; its caller announces the task and enqueues its job after the commit.
 """
 
 from __future__ import annotations
@@ -9,15 +9,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, and_, bindparam, func, insert, select, true
+from sqlalchemy.dialects import postgresql, sqlite
 
-from . import events, quota
+from . import quota
 from .db import db, utcnow
-from .errors import BadRequest, Conflict, NotFound
-from .models import IdempotencyRecord, Task, new_task_id
+from .errors import AccountDisabled, AccountUnavailable, BadRequest, Conflict, NotFound
+from .models import IdempotencyRecord, Task, User, new_task_id
 
 IDEMPOTENCY_KEY_MAX = 255
 
@@ -66,10 +67,13 @@ def create_task(
     webhook_url: str | None = None,
     idempotency: tuple[str, str] | None = None,
 ) -> Created:
-    """Charge one unit and write the task (and the idempotency record), then commit.
+    """Charge one unit and write the task (and the idempotency record) in one transaction.
 
-    Two concurrent requests with one key: the second blocks on the record's primary key until the
-    first commits, then fails with an IntegrityError and replays the first's response.
+    Core statements on the session's connection, in this order: claim the idempotency key
+    (`INSERT ... ON CONFLICT DO NOTHING`), the conditional quota UPDATE, the task row, the ledger
+    row; then commit. Two concurrent requests with one key: the second's INSERT waits on the
+    first's uncommitted row, then inserts nothing, and the second replays the first's response
+    (or, had the first rolled back, goes on as the only one). The caller announces and enqueues.
     """
     now = utcnow()
     task_id = new_task_id()
@@ -77,49 +81,74 @@ def create_task(
         "success": True,
         "data": {"taskId": task_id, "type": task_type, "status": "pending", "createdAt": _iso(now)},
     }
+    connection = db.session.connection()
     try:
         if idempotency:
             key, fingerprint = idempotency
-            db.session.add(
-                IdempotencyRecord(
-                    user_id=user_id,
-                    key=key,
-                    request_hash=fingerprint,
-                    status_code=201,
-                    response=body,
-                    created_at=now,
-                )
-            )
-            db.session.flush()
+            claimed = connection.execute(
+                _claim_key(connection.dialect.name),
+                {
+                    "user_id": user_id,
+                    "key": key,
+                    "request_hash": fingerprint,
+                    "status_code": 201,
+                    "response": body,
+                    "created_at": now,
+                },
+            ).first()
+            if claimed is None:
+                db.session.rollback()
+                return _replay(user_id, key, fingerprint)
         quota.charge(user_id, task_id, now=now)
-        db.session.add(
-            Task(
-                id=task_id,
-                user_id=user_id,
-                type=task_type,
-                status="pending",
-                input_image_url=input_image_url,
-                params=params,
-                result_urls=[],
-                progress=0,
-                webhook_url=webhook_url,
-                created_at=now,
-                updated_at=now,
-            )
+        connection.execute(
+            _TASK_INSERT,
+            {
+                "id": task_id,
+                "user_id": user_id,
+                "type": task_type,
+                "status": "pending",
+                "input_image_url": input_image_url,
+                "params": params,
+                "result_urls": [],
+                "progress": 0,
+                "webhook_url": webhook_url,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
-        events.record(db.session, events.TaskEvent(task_id, task_type, "pending", progress=0))
         db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        if idempotency:
-            replay = find_replay(user_id, *idempotency)
-            if replay is not None:
-                return replay
-        raise
     except Exception:
         db.session.rollback()
         raise
     return Created(201, body, task_id, task_type, False)
+
+
+_TASK_INSERT = insert(Task.__table__)
+
+
+@cache
+def _claim_key(dialect: str):
+    """`INSERT ... ON CONFLICT DO NOTHING RETURNING` for the idempotency record (PostgreSQL, SQLite)."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    table = IdempotencyRecord.__table__
+    return (
+        module.insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.key])
+        .returning(table.c.key)
+    )
+
+
+def _replay(user_id: int, key: str, fingerprint: str) -> Created:
+    """The stored answer for a key already used; a disabled or deleted account gets no replay."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise AccountUnavailable()
+    if not user.is_active:
+        raise AccountDisabled()
+    replay = find_replay(user_id, key, fingerprint)
+    if replay is None:  # the holder's record was pruned in between: the key is free again
+        raise Conflict("Idempotency-Key is being released; retry the request")
+    return replay
 
 
 def get_owned(task_id: str, user_id: int) -> Task:
@@ -148,20 +177,80 @@ def _plausible_id(task_id: str) -> bool:
     return True
 
 
+def read_owned(task_id: str, user_id: int) -> Row:
+    """The caller's task as a row, checking the account in the same query (one round trip).
+
+    A disabled account gets 1004 as everywhere else; someone else's task is reported missing.
+    """
+    if not _plausible_id(task_id):
+        task_id = ""
+    row = db.session.connection().execute(_READ_OWNED, {"user_id": user_id, "task_id": task_id}).first()
+    _check_account(row)
+    if row.id is None:
+        raise NotFound("task not found")
+    return row
+
+
 def list_for_user(
     user_id: int, *, limit: int, offset: int, status: str | None = None, task_type: str | None = None
-) -> tuple[list[Task], int]:
-    """A page of the user's tasks, newest first, and the total matching the filters."""
-    query = select(Task).where(Task.user_id == user_id)
-    if status:
-        query = query.where(Task.status == status)
-    if task_type:
-        query = query.where(Task.type == task_type)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    page = db.session.scalars(
-        query.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit).offset(offset)
+) -> tuple[list[Row], int]:
+    """A page of the user's tasks, newest first, and the total matching the filters.
+
+    One query: the account row, the count and the page (joined as a subquery); the account is
+    checked like `read_owned` does.
+    """
+    rows = (
+        db.session.connection()
+        .execute(
+            _list_query(bool(status), bool(task_type)),
+            {"user_id": user_id, "status": status, "type": task_type, "limit": limit, "offset": offset},
+        )
+        .all()
     )
-    return list(page), int(total or 0)
+    _check_account(rows[0] if rows else None)
+    return [row for row in rows if row.id is not None], int(rows[0].total)
+
+
+def _check_account(row: Row | None) -> None:
+    if row is None:
+        raise AccountUnavailable()
+    if not row.account_active:
+        raise AccountDisabled()
+
+
+_tasks = Task.__table__
+_users = User.__table__
+_READ_OWNED = (
+    select(_users.c.is_active.label("account_active"), *_tasks.c)
+    .select_from(
+        _users.outerjoin(_tasks, and_(_tasks.c.id == bindparam("task_id"), _tasks.c.user_id == _users.c.id))
+    )
+    .where(_users.c.id == bindparam("user_id"))
+)
+
+
+@cache
+def _list_query(by_status: bool, by_type: bool):
+    conditions = [_tasks.c.user_id == bindparam("user_id")]
+    if by_status:
+        conditions.append(_tasks.c.status == bindparam("status"))
+    if by_type:
+        conditions.append(_tasks.c.type == bindparam("type"))
+    total = select(func.count()).select_from(_tasks).where(*conditions).scalar_subquery()
+    page = (
+        select(_tasks)
+        .where(*conditions)
+        .order_by(_tasks.c.created_at.desc(), _tasks.c.id.desc())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+        .subquery("page")
+    )
+    return (
+        select(_users.c.is_active.label("account_active"), total.label("total"), *page.c)
+        .select_from(_users.outerjoin(page, true()))
+        .where(_users.c.id == bindparam("user_id"))
+        .order_by(page.c.created_at.desc(), page.c.id.desc())
+    )
 
 
 def prune_idempotency_records(older_than_seconds: int) -> int:

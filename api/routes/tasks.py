@@ -6,16 +6,17 @@ import logging
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, send_file
+from sqlalchemy import Row
 
-from shared import inputs, lifecycle, queues, tasks, webhooks
+from shared import events, inputs, lifecycle, queues, tasks, webhooks
 from shared.app import redis_client, storage
 from shared.archive import results_zip
 from shared.db import db
 from shared.errors import Conflict, Unavailable
-from shared.models import Task, User
+from shared.models import Task
 from shared.schemas import task_document
 
-from ..auth import current_user, require_internal_caller
+from ..auth import current_user, current_user_id, require_internal_caller
 from ..body import json_body, load_body, load_query
 from ..extensions import limiter
 from ..schemas.tasks import CreateTaskSchema, ListQuerySchema, StatusUpdateSchema
@@ -29,7 +30,7 @@ list_schema = ListQuerySchema()
 status_schema = StatusUpdateSchema()
 
 
-def dump_task(task: Task, *, with_position: bool = False) -> dict[str, Any]:
+def dump_task(task: Task | Row, *, with_position: bool = False) -> dict[str, Any]:
     data = task_document(task, storage(), current_app.config["STORAGE_URL_SECONDS"])
     if with_position and task.status == "pending":
         data["queuePosition"] = _queue_position(task)
@@ -51,11 +52,11 @@ def create():
         inputs.check_remote_url(data["inputImageUrl"], allow_private=allow_private)
     if data["webhookUrl"]:
         inputs.check_remote_url(data["webhookUrl"], allow_private=allow_private, field="webhookUrl")
-    user = current_user()
+    user_id = current_user_id()
     if upload_key is not None:
-        inputs.check_upload_owner(upload_key, user.id)
+        inputs.check_upload_owner(upload_key, user_id)
     return _create(
-        user,
+        user_id,
         data["type"],
         data["inputImageUrl"],
         data["params"],
@@ -68,9 +69,8 @@ def create():
 @bp.get("/list")
 def list_tasks():
     query = load_query(list_schema)
-    user = current_user()
     page, total = tasks.list_for_user(
-        user.id,
+        current_user_id(),
         limit=query["limit"],
         offset=query["offset"],
         status=query.get("status"),
@@ -89,7 +89,7 @@ def list_tasks():
 
 @bp.get("/<task_id>")
 def detail(task_id: str):
-    task = tasks.get_owned(task_id, current_user().id)
+    task = tasks.read_owned(task_id, current_user_id())
     return jsonify(success=True, data=dump_task(task, with_position=True))
 
 
@@ -129,7 +129,7 @@ def retry(task_id: str):
     if task.status != "failed":
         raise Conflict("only failed tasks can be retried")
     return _create(
-        user, task.type, task.input_image_url, dict(task.params or {}), None, webhook_url=task.webhook_url
+        user.id, task.type, task.input_image_url, dict(task.params or {}), None, webhook_url=task.webhook_url
     )
 
 
@@ -147,7 +147,7 @@ def download(task_id: str):
 
 
 def _create(
-    user: User,
+    user_id: int,
     task_type: str,
     url: str,
     params: dict,
@@ -158,7 +158,7 @@ def _create(
     # A repeated key conflicts on the idempotency record's primary key; create_task then replays.
     idempotency = (key, tasks.request_fingerprint(raw)) if key else None
     created = tasks.create_task(
-        user.id, task_type, url, params, webhook_url=webhook_url, idempotency=idempotency
+        user_id, task_type, url, params, webhook_url=webhook_url, idempotency=idempotency
     )
     if not created.replayed:
         _enqueue(created.task_id, created.task_type)
@@ -170,7 +170,10 @@ def _create(
 
 
 def _enqueue(task_id: str, task_type: str) -> None:
-    """Enqueue after commit. If Redis is down the task stays pending and the reconciler enqueues it."""
+    """Enqueue and announce after commit, in one Redis round trip.
+
+    If Redis is down the task stays pending and the reconciler enqueues it.
+    """
     try:
         queues.enqueue_task(
             redis_client(),
@@ -178,12 +181,13 @@ def _enqueue(task_id: str, task_type: str) -> None:
             task_type,
             current_app.config["JOB_OVERRIDES"],
             current_app.config["RETRY_DELAY_FACTOR"],
+            announce=[events.TaskEvent(task_id, task_type, "pending", progress=0)],
         )
     except Exception:
         log.exception("enqueue failed for task %s; the reconciler will retry", task_id)
 
 
-def _queue_position(task: Task) -> int | None:
+def _queue_position(task: Task | Row) -> int | None:
     try:
         return queues.queue_position(redis_client(), task.id, task.type)
     except Exception:
