@@ -15,7 +15,7 @@ from shared.workflows import load_workflows
 
 from . import dashboard, observability
 from .errors import register_error_handlers, register_jwt_error_handlers
-from .extensions import jwt, limiter, migrate
+from .extensions import jwt, migrate, rate_limiter
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -30,9 +30,8 @@ def create_app(config: Config | None = None) -> Flask:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.TRUST_PROXY_HOPS, x_proto=settings.TRUST_PROXY_HOPS
         )
-    app.config["RATELIMIT_STORAGE_URI"] = settings.REDIS_URL
     jwt.init_app(app)
-    limiter.init_app(app)
+    rate_limiter.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     observability.init_app(app)
     register_error_handlers(app)
@@ -45,8 +44,8 @@ def create_app(config: Config | None = None) -> Flask:
     for module in (health, auth, tasks, events, quota, files, webhooks, metrics, console, openapi):
         app.register_blueprint(module.bp)
     for exempt in (health.bp, metrics.bp, console.bp, openapi.bp):
-        limiter.exempt(exempt)
-    limiter.exempt(files.serve)
+        rate_limiter.exempt(exempt)
+    rate_limiter.exempt(files.serve)
     dashboard.init_app(app)
     register_cli(app)
     return app

@@ -17,7 +17,7 @@ from shared.errors import NOT_ALLOWED
 from shared.models import User
 
 from .errors import envelope
-from .extensions import limiter
+from .extensions import rate_limiter
 
 
 def init_app(app: Flask) -> None:
@@ -27,7 +27,7 @@ def init_app(app: Flask) -> None:
     if _admin_only not in blueprint.before_request_funcs.get(None, []):
         blueprint.before_request(_admin_only)
     app.register_blueprint(blueprint, url_prefix="/rq")
-    limiter.exempt(blueprint)
+    rate_limiter.exempt(blueprint)
 
 
 def _admin_only() -> Response | None:

@@ -67,6 +67,10 @@ class Conflict(ServiceError):
     code, status, message = CONFLICT, 409, "conflict"
 
 
+class RateLimited(ServiceError):
+    code, status, message = RATE_LIMITED, 429, "too many requests"
+
+
 class NotMember(ServiceError):
     code, status, message = NOT_MEMBER, 403, "membership required: only members can create tasks"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 from flask_jwt_extended import create_access_token, create_refresh_token
-from flask_limiter.util import get_remote_address
 
 from shared import users
 from shared.db import db
@@ -13,7 +12,8 @@ from shared.models import User
 
 from ..auth import current_user
 from ..body import load_body
-from ..extensions import limiter
+from ..extensions import rate_limiter
+from ..ratelimit import client_address
 from ..schemas.auth import LoginSchema, RegisterSchema, dump_user
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
@@ -36,7 +36,7 @@ def _login_limit() -> str:
 
 
 @bp.post("/register")
-@limiter.limit(_login_limit, key_func=get_remote_address, override_defaults=True)
+@rate_limiter.limit(_login_limit, key=client_address)
 def register():
     data = load_body(register_schema)
     user = users.create_user(data["email"], data["password"])
@@ -45,7 +45,7 @@ def register():
 
 
 @bp.post("/login")
-@limiter.limit(_login_limit, key_func=get_remote_address, override_defaults=True)
+@rate_limiter.limit(_login_limit, key=client_address)
 def login():
     data = load_body(login_schema)
     user = users.authenticate(data["email"], data["password"])

@@ -18,7 +18,7 @@ from shared.schemas import task_document
 
 from ..auth import current_user, current_user_id, require_internal_caller
 from ..body import json_body, load_body, load_query
-from ..extensions import limiter
+from ..extensions import rate_limiter
 from ..schemas.tasks import CreateTaskSchema, ListQuerySchema, StatusUpdateSchema
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,12 @@ def dump_task(task: Task | Row, *, with_position: bool = False) -> dict[str, Any
     return data
 
 
+def _create_limit() -> str:
+    return current_app.config["RATELIMIT_CREATE"]
+
+
 @bp.post("/create")
-@limiter.limit(lambda: current_app.config["RATELIMIT_CREATE"], override_defaults=True)
+@rate_limiter.limit(_create_limit, scope="create")
 def create():
     data = load_body(create_schema)
     if data["type"] == "model_pose12" and not current_app.extensions["settings"].runninghub_configured:
@@ -122,7 +126,7 @@ def cancel(task_id: str):
 
 
 @bp.post("/<task_id>/retry")
-@limiter.limit(lambda: current_app.config["RATELIMIT_CREATE"], override_defaults=True)
+@rate_limiter.limit(_create_limit, scope="create")
 def retry(task_id: str):
     user = current_user()
     task = tasks.get_owned(task_id, user.id)

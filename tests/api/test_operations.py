@@ -49,6 +49,38 @@ def test_create_rate_limit_is_per_user_with_headers(client, auth, make_user):
     assert client.get("/api/quota", headers=headers).get_json()["data"]["quota"] == 7
 
 
+def test_default_limits_per_user_across_endpoints_and_per_address_for_anonymous(
+    database, redis, auth, make_user
+):
+    for app in app_with(RATELIMIT_AUTHENTICATED="3/minute", RATELIMIT_ANONYMOUS="2/minute"):
+        client = app.test_client()
+        headers = auth.headers(make_user())
+        # One budget per user for the API's default limit, whichever endpoint is called.
+        codes = [
+            client.get(path, headers=headers).status_code
+            for path in ("/api/quota", "/api/task/list", "/api/auth/me", "/api/quota")
+        ]
+        assert codes == [200, 200, 200, 429]
+        limited = client.get("/api/quota", headers=headers)
+        assert limited.get_json()["code"] == 4029 and "3/minute" in limited.get_json()["message"]
+        # Anonymous callers are counted by address: their 401s are limited too; health is exempt.
+        anonymous = [client.get("/api/quota").status_code for _ in range(3)]
+        assert anonymous == [401, 401, 429]
+        assert all(client.get("/healthz").status_code == 200 for _ in range(5))
+
+
+def test_rate_limiter_lets_requests_through_when_redis_is_down(database, redis, auth, make_user):
+    for app in app_with(RATELIMIT_AUTHENTICATED="1/minute"):
+        headers = auth.headers(make_user())
+        app.extensions["redis"].connection_pool.connection_kwargs["port"] = 1  # nothing listens there
+        app.extensions["redis"].connection_pool.disconnect()
+        app.extensions.pop("rate_limit_script", None)
+        client = app.test_client()
+        answers = [client.get("/api/auth/me", headers=headers) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        assert "RateLimit-Limit" not in answers[0].headers
+
+
 def test_login_is_limited_per_ip(client, make_user):
     user = make_user()
     codes = [

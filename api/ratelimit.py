@@ -1,0 +1,163 @@
+"""Rate limits: fixed windows counted in Redis, one round trip per request.
+
+Every API request is counted against one limit:
+- an endpoint's own limit (`@rate_limiter.limit(...)`: task creation, login, registration), or
+- the default: `RATELIMIT_AUTHENTICATED` per user when a valid access token is offered,
+  `RATELIMIT_ANONYMOUS` per client address otherwise.
+Limits are strings such as "600/minute" (the `limits` package's notation), read from the config
+on every request. Exempt: health, metrics, the console, the API docs, signed file links, /rq.
+
+One Lua script increments the window's counter, starts the window on the first hit and returns the
+count with the time left, so the answer and its `RateLimit-*` headers cost one Redis round trip
+(flask-limiter, used before, spent three plus its own bookkeeping: see docs/PERFORMANCE.md).
+If Redis cannot be reached the request goes through: a rate limiter must not take the API down.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+from limits import parse
+from redis.exceptions import RedisError
+
+from shared.errors import RateLimited
+
+from .auth import VERIFIED_ACCESS_TOKEN
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "shopimage:ratelimit"
+
+HIT = """
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+"""Count one hit in the window at KEYS[1] (ARGV[1]: window length in ms); returns {count, ms left}."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    limit: Callable[[], str]
+    key: Callable[[], str]
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+
+def user_or_ip() -> str:
+    """The token's user when a valid access token is offered, else the client address."""
+    try:
+        verified = verify_jwt_in_request(optional=True)
+        identity = get_jwt_identity() if verified else None
+    except Exception:
+        identity = None
+    if identity:
+        # current_user() and current_user_id() need not verify the token a second time.
+        request.environ[VERIFIED_ACCESS_TOKEN] = True
+        return f"user:{identity}"
+    return f"ip:{client_address()}"
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+@lru_cache(maxsize=64)
+def _parse(text: str) -> tuple[int, int]:
+    item = parse(text)
+    return item.amount, item.get_expiry() * 1000
+
+
+class RateLimiter:
+    def __init__(self) -> None:
+        self._exempt_views: set[str] = set()
+        self._exempt_blueprints: set[str] = set()
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["rate_limiter"] = self
+        app.before_request(self._check)
+        app.after_request(self._add_headers)
+
+    def limit(
+        self, limit: Callable[[], str], *, key: Callable[[], str] = user_or_ip, scope: str | None = None
+    ) -> Callable:
+        """An endpoint's own limit, instead of the default; views sharing a `scope` share a budget."""
+
+        def decorate(view: Callable) -> Callable:
+            view._rate_limit = Rule(limit, key, scope)  # type: ignore[attr-defined]
+            return view
+
+        return decorate
+
+    def exempt(self, target: Blueprint | Callable) -> None:
+        if isinstance(target, Blueprint):
+            self._exempt_blueprints.add(target.name)
+        else:
+            self._exempt_views.add(f"{target.__module__}.{target.__qualname__}")
+
+    def _check(self) -> None:
+        config = current_app.config
+        if not config["RATELIMIT_ENABLED"] or request.endpoint is None or request.method == "OPTIONS":
+            return
+        if request.blueprint in self._exempt_blueprints:
+            return
+        view = current_app.view_functions[request.endpoint]
+        if f"{view.__module__}.{view.__qualname__}" in self._exempt_views:
+            return
+        rule: Rule | None = getattr(view, "_rate_limit", None)
+        if rule is not None:
+            who, text, scope = rule.key(), rule.limit(), rule.scope or request.endpoint
+        else:
+            who = user_or_ip()
+            scope = "api"
+            text = config["RATELIMIT_AUTHENTICATED" if who.startswith("user:") else "RATELIMIT_ANONYMOUS"]
+        amount, window_ms = _parse(text)
+        try:
+            count, left_ms = _hit_script()(keys=[f"{KEY_PREFIX}:{scope}:{who}:{text}"], args=[window_ms])
+        except RedisError:
+            log.warning("rate limit not checked: Redis unavailable", exc_info=True)
+            return
+        window = Window(amount, max(0, amount - count), max(1, math.ceil(left_ms / 1000)))
+        g.rate_limit_window = window
+        if count > amount:
+            raise RateLimited(f"too many requests: the limit is {text}")
+
+    @staticmethod
+    def _add_headers(response: Response) -> Response:
+        window: Window | None = g.get("rate_limit_window")
+        if window is not None:
+            response.headers["RateLimit-Limit"] = str(window.limit)
+            response.headers["RateLimit-Remaining"] = str(window.remaining)
+            response.headers["RateLimit-Reset"] = str(window.reset_seconds)
+            if response.status_code == 429:
+                response.headers["Retry-After"] = str(window.reset_seconds)
+        return response
+
+
+def _hit_script() -> Any:
+    """The registered script on the app's Redis client (EVALSHA, loaded again after a flush)."""
+    extensions = current_app.extensions
+    script = extensions.get("rate_limit_script")
+    if script is None:
+        script = extensions["rate_limit_script"] = extensions["redis"].register_script(HIT)
+    return script
+
+
+rate_limiter = RateLimiter()
