@@ -3,16 +3,87 @@
 from __future__ import annotations
 
 import hmac
+import time
+from collections import OrderedDict
+from threading import Lock
+from typing import Any
 
 from flask import current_app, g, request
-from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended import get_jwt, verify_jwt_in_request
+from jwt.exceptions import ExpiredSignatureError
 
 from shared.db import db
 from shared.errors import AccountDisabled, AccountUnavailable, Forbidden
 from shared.models import User
 
-VERIFIED_ACCESS_TOKEN = "shopimage.verified_access_token"
-"""WSGI environ key: set when this request's access token was verified (per request, never in `g`)."""
+TOKEN_IDENTITY = "shopimage.token_identity"
+"""WSGI environ key: this request's verified access-token identity (per request, never in `g`,
+which outlives a request when an app context is already pushed, as in tests and CLI code)."""
+
+
+class VerifiedTokens:
+    """Claims of recently verified tokens, so a client's repeated token is verified once.
+
+    A token's bytes fix its signature and claims, so a token verified once stays valid until it
+    expires (checked on every use); the secret cannot change without a restart. Bounded (LRU).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._claims: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._size = size
+        self._lock = Lock()
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        with self._lock:
+            claims = self._claims.get(token)
+            if claims is not None:
+                self._claims.move_to_end(token)
+            return claims
+
+    def add(self, token: str, claims: dict[str, Any]) -> None:
+        with self._lock:
+            self._claims[token] = claims
+            if len(self._claims) > self._size:
+                self._claims.popitem(last=False)
+
+
+def token_claims(refresh: bool = False) -> dict[str, Any]:
+    """The verified claims of this request's Bearer token (an access token, or a refresh token).
+
+    A well-formed token seen before is checked against the cache (expiry and type); anything else
+    goes through flask-jwt-extended, whose exceptions become the 401 envelope (api.errors).
+    """
+    token = _plain_bearer_token()
+    tokens: VerifiedTokens = current_app.extensions.setdefault("verified_tokens", VerifiedTokens())
+    claims = tokens.get(token) if token else None
+    if claims is None:
+        verify_jwt_in_request(refresh=refresh)
+        claims = get_jwt()
+        if token:
+            tokens.add(token, claims)
+    elif claims.get("exp", 0) <= time.time():
+        raise ExpiredSignatureError("Signature has expired")
+    elif claims.get("type") != ("refresh" if refresh else "access"):
+        verify_jwt_in_request(refresh=refresh)  # raises flask-jwt-extended's WrongTokenError
+    return claims
+
+
+def access_identity(optional: bool = False) -> str | None:
+    """The verified access token's identity; with `optional`, None for a missing or bad token."""
+    cached = request.environ.get(TOKEN_IDENTITY)
+    if cached is not None:
+        return cached
+    if optional:
+        if "Authorization" not in request.headers:
+            return None
+        try:
+            identity = str(token_claims()["sub"])
+        except Exception:
+            return None
+    else:
+        identity = str(token_claims()["sub"])
+    request.environ[TOKEN_IDENTITY] = identity
+    return identity
 
 
 def current_user(refresh: bool = False) -> User:
@@ -20,11 +91,8 @@ def current_user(refresh: bool = False) -> User:
 
     A disabled or deleted account's tokens stop working.
     """
-    # The rate limiter's key function already verified this request's access token, if any.
-    if refresh or request.environ.get(VERIFIED_ACCESS_TOKEN) is not True:
-        verify_jwt_in_request(refresh=refresh)
-    identity = get_jwt_identity()
-    user = db.session.get(User, int(identity)) if str(identity).isdigit() else None
+    identity = str(token_claims(refresh=True)["sub"]) if refresh else access_identity()
+    user = db.session.get(User, int(identity)) if identity and identity.isdigit() else None
     if user is None:
         raise AccountUnavailable()
     if not user.is_active:
@@ -39,10 +107,8 @@ def current_user_id() -> int:
     Only for paths whose own query checks the account in the same round trip (the charge's
     conditional UPDATE, the joined task reads), and so still refuse a disabled or deleted one.
     """
-    if request.environ.get(VERIFIED_ACCESS_TOKEN) is not True:
-        verify_jwt_in_request()
-    identity = str(get_jwt_identity())
-    if not identity.isdigit():
+    identity = access_identity()
+    if not identity or not identity.isdigit():
         raise AccountUnavailable()
     g.user_id = int(identity)
     return g.user_id
@@ -56,3 +122,14 @@ def require_internal_caller() -> None:
         return
     if not current_user().is_admin:
         raise Forbidden("internal endpoint: service token or admin required")
+
+
+def _plain_bearer_token() -> str | None:
+    """The token of a plain `Authorization: Bearer <token>` header, else None."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    token = header[7:]
+    if not token or " " in token or "," in token:
+        return None
+    return token

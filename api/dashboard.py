@@ -10,12 +10,12 @@ import hmac
 
 import rq_dashboard
 from flask import Flask, Response, current_app, request
-from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 
 from shared.db import db
 from shared.errors import NOT_ALLOWED
 from shared.models import User
 
+from .auth import access_identity
 from .errors import envelope
 from .extensions import rate_limiter
 
@@ -51,8 +51,7 @@ def _admin_token_ok() -> bool:
     if not request.headers.get("Authorization", "").startswith("Bearer "):
         return False
     try:
-        verify_jwt_in_request()
-        user = db.session.get(User, int(get_jwt_identity()))
+        user = db.session.get(User, int(access_identity() or 0))
     except Exception:
         return False
     return bool(user and user.is_active and user.is_admin)

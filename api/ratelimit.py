@@ -23,13 +23,12 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from limits import parse
 from redis.exceptions import RedisError
 
 from shared.errors import RateLimited
 
-from .auth import VERIFIED_ACCESS_TOKEN
+from .auth import access_identity
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +62,8 @@ class Window:
 
 def user_or_ip() -> str:
     """The token's user when a valid access token is offered, else the client address."""
-    try:
-        verified = verify_jwt_in_request(optional=True)
-        identity = get_jwt_identity() if verified else None
-    except Exception:
-        identity = None
-    if identity:
-        # current_user() and current_user_id() need not verify the token a second time.
-        request.environ[VERIFIED_ACCESS_TOKEN] = True
-        return f"user:{identity}"
-    return f"ip:{client_address()}"
+    identity = access_identity(optional=True)
+    return f"user:{identity}" if identity else f"ip:{client_address()}"
 
 
 def client_address() -> str:

@@ -144,3 +144,30 @@ def test_every_jwt_failure_is_401_4003(app, client, make_user):
         assert response.status_code == 401, (name, body)
         assert body == {"success": False, "code": 4003, "message": body["message"]}, name
     assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {good}"}).status_code == 200
+
+
+def test_a_verified_token_is_remembered_only_until_it_expires(app, client, make_user, monkeypatch):
+    """Repeated tokens skip re-verification (api.auth.VerifiedTokens), never the expiry or type checks."""
+    import api.auth
+
+    user = make_user("ivy@example.com")
+    access = create_access_token(identity=str(user.id), expires_delta=timedelta(seconds=60))
+    headers = {"Authorization": f"Bearer {access}"}
+    assert client.get("/api/auth/me", headers=headers).status_code == 200
+    assert app.extensions["verified_tokens"].get(access) is not None
+    # The same bytes with another signature are a different token: verified, and refused.
+    header, payload, signature = access.split(".")
+    forged = f"{header}.{payload}.{signature[:-2]}{'AB' if signature[-2:] != 'AB' else 'CD'}"
+    assert_error(client.get("/api/auth/me", headers={"Authorization": f"Bearer {forged}"}), 401, 4003)
+    # Past its expiry the remembered token is refused like any expired one.
+    real_time = api.auth.time.time
+    monkeypatch.setattr(api.auth.time, "time", lambda: real_time() + 61)
+    body = assert_error(client.get("/api/auth/me", headers=headers), 401, 4003)
+    assert body["message"] == "token expired"
+    monkeypatch.undo()
+    # A remembered refresh token is still not an access token.
+    tokens = client.post("/api/auth/login", json={"email": "ivy@example.com", "password": "secret-pass-123"})
+    refresh = {"Authorization": f"Bearer {tokens.get_json()['data']['refreshToken']}"}
+    assert client.post("/api/auth/refresh", headers=refresh).status_code == 200
+    assert client.post("/api/auth/refresh", headers=refresh).status_code == 200
+    assert_error(client.get("/api/auth/me", headers=refresh), 401, 4003)
