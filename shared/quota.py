@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from .db import db, utcnow
 from .errors import AccountDisabled, AccountUnavailable, NotMember, QuotaExhausted
@@ -21,15 +21,22 @@ from .models import QuotaLedger, Task, User
 def charge(user_id: int, task_id: str, now: datetime | None = None) -> int:
     """Take one unit for `task_id`; return the new balance.
 
-    Two Core statements on the session's connection (no ORM unit of work: this is the create
-    path's hot spot): the conditional UPDATE and the ledger row. Raises the error that explains a
-    refusal, in the seed's order: account (1004), membership (1002), quota (1003).
+    Raises the error that explains a refusal, in the seed's order: account (1004), membership
+    (1002), quota (1003). (On PostgreSQL the create path does the same inside its single
+    statement, `shared.tasks.CREATE_STATEMENT`.)
     """
     now = now or utcnow()
-    connection = db.session.connection()
+    balance = take_one(db.session.connection(), user_id, task_id, now)
+    if balance is None:
+        raise refusal(user_id, now)
+    return balance
+
+
+def take_one(connection: Connection, user_id: int, task_id: str, now: datetime) -> int | None:
+    """The conditional UPDATE and its ledger row as two Core statements; None if refused."""
     balance = connection.execute(_CHARGE, {"user_id": user_id, "now": now}).scalar_one_or_none()
     if balance is None:
-        raise _refusal(user_id, now)
+        return None
     connection.execute(
         _LEDGER_INSERT,
         {
@@ -136,7 +143,8 @@ def audit() -> list[AuditProblem]:
     return problems
 
 
-def _refusal(user_id: int, now: datetime) -> Exception:
+def refusal(user_id: int, now: datetime) -> Exception:
+    """The error explaining why a charge was refused."""
     user = db.session.get(User, user_id)
     if user is None:
         return AccountUnavailable()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from shared import quota
 from shared.db import db, utcnow
-from shared.models import QuotaLedger, Task, User
+from shared.models import IdempotencyRecord, QuotaLedger, Task, User
 
 IMAGE = "https://images.example.com/product.jpg"
 SERVICE = {"X-Service-Token": "test-service-token"}
@@ -116,6 +116,36 @@ def test_list_newest_first_with_filters_and_bounds(client, auth, make_user):
     assert client.get("/api/task/list", headers=headers).get_json()["data"]["limit"] == 10
     for query in ("limit=0", "limit=101", "offset=-1", "limit=abc", "status=done", "type=x", "offset=1e9"):
         error(client.get(f"/api/task/list?{query}", headers=headers), 400, 4001)
+
+
+def test_disabled_or_deleted_account_is_refused_on_create_detail_and_list(client, auth, make_user):
+    user = make_user(quota=5)
+    headers = auth.headers(user)
+    task_id = create(client, headers).get_json()["data"]["taskId"]
+    user.is_active = False
+    db.session.commit()
+    keyed = {**headers, "Idempotency-Key": "after-disable"}
+    for response in (
+        create(client, keyed),
+        client.get(f"/api/task/{task_id}", headers=headers),
+        client.get("/api/task/list", headers=headers),
+    ):
+        error(response, 403, 1004)
+    assert balance(user.id) == 4
+    assert db.session.get(IdempotencyRecord, (user.id, "after-disable")) is None
+    db.session.delete(user)
+    db.session.commit()
+    for response in (create(client, headers), client.get("/api/task/list", headers=headers)):
+        error(response, 404, 1004)
+
+
+def test_list_past_the_end_is_empty_with_the_total(client, auth, make_user):
+    user = make_user(quota=2)
+    headers = auth.headers(user)
+    assert client.get("/api/task/list", headers=headers).get_json()["data"]["total"] == 0
+    create(client, headers)
+    beyond = client.get("/api/task/list?offset=3", headers=headers).get_json()["data"]
+    assert beyond["tasks"] == [] and beyond["total"] == 1
 
 
 def test_someone_elses_task_is_404(client, auth, make_user):
@@ -263,3 +293,51 @@ def test_race_quota_n_with_5n_concurrent_creates(app, auth, make_user):
     assert balance(user.id) == 0
     assert db.session.scalar(select(func.count()).select_from(Task)) == n
     assert quota.audit() == []
+
+
+def test_create_replay_refusal_list_and_detail_on_sqlite(tmp_path, redis):
+    """`make run` uses SQLite: the create path's step-by-step form and the joined reads work there too."""
+    from flask_migrate import upgrade
+
+    from api import create_app
+    from shared import users
+    from tests.conftest import PASSWORD, ConfigForTests
+
+    app = create_app(ConfigForTests(DATABASE_URL=f"sqlite:///{tmp_path}/run.db"))
+    with app.app_context():
+        upgrade()
+        user = users.create_user("sqlite@example.com", PASSWORD)
+        users.grant(user, member=True, quota_delta=1)
+        db.session.commit()
+        client = app.test_client()
+        token = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {token.get_json()['data']['accessToken']}"}
+        keyed = {**headers, "Idempotency-Key": "sqlite-key-1"}
+
+        first = create(client, keyed, params={"template": "matting"})
+        assert first.status_code == 201
+        again = create(client, keyed, params={"template": "matting"})
+        assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+        assert again.get_json() == first.get_json()
+        error(create(client, keyed, params={"template": "white_bg"}), 409, 4009)
+        # Out of quota: refused, and the refused request's key is not kept.
+        refused_key = {**headers, "Idempotency-Key": "sqlite-key-2"}
+        error(create(client, refused_key), 402, 1003)
+        users.grant(db.session.get(User, user.id), quota_delta=1)
+        db.session.commit()
+        second = create(client, refused_key)
+        assert second.status_code == 201 and "Idempotent-Replayed" not in second.headers
+
+        listed = client.get("/api/task/list?limit=1&offset=0", headers=headers).get_json()["data"]
+        assert listed["total"] == 2 and [t["id"] for t in listed["tasks"]] == [
+            second.get_json()["data"]["taskId"]
+        ]
+        beyond = client.get("/api/task/list?offset=5", headers=headers).get_json()["data"]
+        assert beyond["total"] == 2 and beyond["tasks"] == []
+        task_id = first.get_json()["data"]["taskId"]
+        detail = client.get(f"/api/task/{task_id}", headers=headers).get_json()["data"]
+        assert detail["params"] == {"template": "matting"} and detail["status"] == "pending"
+        assert balance(user.id) == 0
+        assert quota.audit() == []
+        db.session.remove()
+        db.engine.dispose()
