@@ -16,7 +16,7 @@ from sqlalchemy import Connection, DateTime, Row, and_, bindparam, func, insert,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import quota
-from .db import db, utcnow
+from .db import db, read_only_connection, utcnow
 from .errors import AccountDisabled, AccountUnavailable, BadRequest, Conflict, NotFound
 from .models import IdempotencyRecord, Task, User, new_task_id
 
@@ -243,10 +243,11 @@ def read_owned(task_id: str, user_id: int) -> Row:
     """The caller's task as a row, checking the account in the same query (one round trip).
 
     A disabled account gets 1004 as everywhere else; someone else's task is reported missing.
+    For read-only requests: it puts the session's connection in autocommit (`read_only_connection`).
     """
     if not _plausible_id(task_id):
         task_id = ""
-    row = db.session.connection().execute(_READ_OWNED, {"user_id": user_id, "task_id": task_id}).first()
+    row = read_only_connection().execute(_READ_OWNED, {"user_id": user_id, "task_id": task_id}).first()
     _check_account(row)
     if row.id is None:
         raise NotFound("task not found")
@@ -259,10 +260,10 @@ def list_for_user(
     """A page of the user's tasks, newest first, and the total matching the filters.
 
     One query: the account row, the count and the page (joined as a subquery); the account is
-    checked like `read_owned` does.
+    checked like `read_owned` does. For read-only requests, like `read_owned`.
     """
     rows = (
-        db.session.connection()
+        read_only_connection()
         .execute(
             _list_query(bool(status), bool(task_type)),
             {"user_id": user_id, "status": status, "type": task_type, "limit": limit, "offset": offset},
