@@ -430,8 +430,11 @@ def run_arrangement(
         if result:
             time.sleep(1.0)  # let requests wrk abandoned at the end finish
             check_contention(result, env, args.contention_quota)
-        if args.profile:
-            profile_create(wrk, base, work, tag, args, proc.pid)
+        scripts = {"create": ("create.lua", "tokens.txt"), "detail": ("detail.lua", "tasks.txt"),
+                   "list": ("list.lua", "tokens.txt")}  # fmt: skip
+        for name in args.profile.split(",") if args.profile else ():
+            script, data = scripts[name]
+            profile_phase(name, script, work / data, wrk, base, tag, args, proc.pid)
     finally:
         stop(proc)
         flush_redis()
@@ -490,8 +493,10 @@ def check_contention(result: PhaseResult, env: dict[str, str], quota: int) -> No
         print("    " + note, flush=True)
 
 
-def profile_create(wrk: str, base: str, work: Path, tag: str, args, master: int) -> None:
-    """One more create phase with py-spy (nonblocking) sampling every gunicorn worker.
+def profile_phase(
+    name: str, script: str, data: Path, wrk: str, base: str, tag: str, args, master: int
+) -> None:
+    """One more run of a phase with py-spy (nonblocking) sampling every gunicorn worker.
 
     Writes collapsed stacks (var/bench-api-profile-*.txt, one per worker) and prints the
     functions that hold the most samples, inclusive and self.
@@ -499,7 +504,7 @@ def profile_create(wrk: str, base: str, work: Path, tag: str, args, master: int)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     outs, procs = [], []
     for pid in children(master):
-        out = VAR / f"bench-api-profile-{tag}-{pid}.txt"
+        out = VAR / f"bench-api-profile-{name}-{tag}-{pid}.txt"
         outs.append(out)
         procs.append(subprocess.Popen(
             [spy, "record", "--pid", str(pid), "--duration", str(args.duration - 2), "--rate", "200",
@@ -508,10 +513,12 @@ def profile_create(wrk: str, base: str, work: Path, tag: str, args, master: int)
         ))  # fmt: skip
     flush_redis()
     time.sleep(1)
-    r = run_wrk(wrk, base, "create.lua", work / "tokens.txt", f"{tag}-prof", args.duration, args.connections)
+    r = run_wrk(wrk, base, script, data, f"{tag}-prof-{name}", args.duration, args.connections)
     for p in procs:
         p.wait(60)
-    print(f"  profiled create: {r.rps:.0f} req/s under py-spy; stacks in var/bench-api-profile-{tag}-*.txt")
+    print(
+        f"  profiled {name}: {r.rps:.0f} req/s under py-spy; stacks in var/bench-api-profile-{name}-{tag}-*.txt"
+    )
     print(profile_report([o for o in outs if o.exists()]))
 
 
@@ -919,7 +926,13 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per arrangement (spread reported)")
     parser.add_argument("--contention-quota", type=int, default=2000)
-    parser.add_argument("--profile", action="store_true", help="extra create phase under py-spy")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="create",
+        default="",
+        help="extra runs of these phases (create,detail,list; default create) under py-spy",
+    )
     parser.add_argument("--phases", default=",".join(PHASES), help="subset of " + ",".join(PHASES))
     parser.add_argument(
         "--breakdown",
