@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared import logs
@@ -20,8 +21,20 @@ from .extensions import jwt, migrate, rate_limiter
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
 
+class NoSessions(SessionInterface):
+    """No cookie session: callers authenticate with Bearer tokens, the console keeps its tokens
+    in the browser. Saves building a signing serializer on every request."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
 def create_app(config: Config | None = None) -> Flask:
     app = create_base_app(config, import_name=__name__)
+    app.session_interface = NoSessions()
     settings = app.extensions["settings"]
     logs.configure(settings.LOG_LEVEL, settings.LOG_FORMAT)
     if settings.runninghub_configured:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, fields
+from sqlalchemy import Row
 
 from .models import Task
 from .storage import Storage
@@ -57,9 +58,14 @@ def result_links(keys: list[str], storage: Storage, lifetime: int) -> list[str]:
     return [k if k.startswith(("http://", "https://")) else storage.url(k, expires_in=lifetime) for k in keys]
 
 
-def task_document(task: Task, storage: Storage, lifetime: int) -> dict[str, Any]:
-    """The task as clients see it, with result links resolved and empty optional keys left out."""
-    data = _task_schema.dump(task)
+def task_document(task: Task | Row, storage: Storage, lifetime: int) -> dict[str, Any]:
+    """The task as clients see it, with result links resolved and empty optional keys left out.
+
+    `task`: an ORM object or a row of the tasks table (the read paths select rows).
+    """
+    # A row is dumped through its mapping: marshmallow reads `obj[key]` first, and a Row answers
+    # a string key with an exception (slow) before the attribute is tried.
+    data = _task_schema.dump(task._mapping if isinstance(task, Row) else task)
     data["resultUrls"] = result_links(task.result_urls or [], storage, lifetime)
     for key in OPTIONAL_KEYS:
         if data.get(key) is None:

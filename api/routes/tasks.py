@@ -73,6 +73,7 @@ def create():
 @bp.get("/list")
 def list_tasks():
     query = load_query(list_schema)
+    files, lifetime = storage(), current_app.config["STORAGE_URL_SECONDS"]
     page, total = tasks.list_for_user(
         current_user_id(),
         limit=query["limit"],
@@ -83,7 +84,7 @@ def list_tasks():
     return jsonify(
         success=True,
         data={
-            "tasks": [dump_task(t) for t in page],
+            "tasks": [task_document(t, files, lifetime) for t in page],
             "total": total,
             "limit": query["limit"],
             "offset": query["offset"],
