@@ -1,6 +1,6 @@
 """API load: create / detail / list throughput and latency of the real web process, plus quota contention.
 
-Usage: python bench/api_load.py [--duration 20] [--connections 32] [--configs 2x8,4x4,3x2,2x8:8]
+Usage: python bench/api_load.py [--duration 20] [--connections 32] [--configs 2x4,4x2,2x8]
                                 [--repeat 1] [--profile] [--no-docs]
 
 Service: the real web process (`gunicorn wsgi:app --config gunicorn.conf.py`, gthread) with the
@@ -921,8 +921,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
         "--configs",
-        default=f"{os.environ.get('WEB_CONCURRENCY', '2')}x{os.environ.get('WEB_THREADS', '8')}",
-        help="gunicorn arrangements WORKERSxTHREADS[:DB_POOL_SIZE], comma separated (default: WEB_CONCURRENCY x WEB_THREADS or 2x8)",
+        default=f"{os.environ.get('WEB_CONCURRENCY', '2')}x{os.environ.get('WEB_THREADS', '4')}",
+        help="gunicorn arrangements WORKERSxTHREADS[:DB_POOL_SIZE], comma separated (default: WEB_CONCURRENCY x WEB_THREADS or 2x4)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per arrangement (spread reported)")
     parser.add_argument("--contention-quota", type=int, default=2000)
@@ -964,7 +964,7 @@ def main() -> None:
             name = f"{workers}x{threads}" + (f" pool {pool}" if pool is not None else "")
             print(
                 f"== gunicorn {workers} workers x {threads} threads (gthread), DB_POOL_SIZE "
-                f"{pool if pool is not None else os.environ.get('DB_POOL_SIZE', '5')}, run {rep + 1}/{args.repeat}",
+                f"{pool if pool is not None else os.environ.get('DB_POOL_SIZE', threads)}, run {rep + 1}/{args.repeat}",
                 flush=True,
             )
             rows = run_arrangement(
@@ -995,7 +995,7 @@ Run {started:%Y-%m-%d %H:%M} UTC: `python bench/api_load.py --duration {args.dur
 - Machine: {machine()}. Load average at start {" / ".join(load_start)}, at end {" / ".join(load_end)} (1/5/15 min); the
   machine is shared, so other processes compete for the cores during the run (the per-phase 1-minute load average is in the CPU table).
 - Service: `gunicorn wsgi:app --config gunicorn.conf.py` (gthread, keepalive 5 s, no access log), WEB_CONCURRENCY x WEB_THREADS
-  as in the first column; APP_ENV=production, PostgreSQL (pool {os.environ.get("DB_POOL_SIZE", "5")}+{os.environ.get("DB_MAX_OVERFLOW", "5")} per process unless the first column names a pool), Redis db 9, no worker running (jobs queue in Redis, flushed before each phase).
+  as in the first column; APP_ENV=production, PostgreSQL (pool DB_POOL_SIZE = WEB_THREADS + {os.environ.get("DB_MAX_OVERFLOW", "5")} overflow per process unless the first column names a pool), Redis db 9, no worker running (jobs queue in Redis, flushed before each phase).
   Rate limiting on (flask-limiter, Redis storage, fixed window) with raised limits:
   {", ".join(f"{k}={v}" for k, v in ratelimit.items())}. Logging: production default (LOG_LEVEL=INFO, JSON, one line per request, to var/bench-api-gunicorn.log).
 - Load: {wrk_version(wrk)}, 2 threads, {args.connections} connections, {args.duration} s per phase after a {WARMUP_SECONDS} s warm-up; 64 member users, the token rotates per request; every create carries a unique Idempotency-Key.

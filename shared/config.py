@@ -79,8 +79,8 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
             self.SQLALCHEMY_ENGINE_OPTIONS.update(
-                # One connection per gunicorn thread (WEB_THREADS defaults to 8): no churn under load.
-                pool_size=_int(env, "DB_POOL_SIZE", 8),
+                # One connection per gunicorn thread (WEB_THREADS, default 4): no churn under load.
+                pool_size=_int(env, "DB_POOL_SIZE", _int(env, "WEB_THREADS", 4)),
                 max_overflow=_int(env, "DB_MAX_OVERFLOW", 5),
                 pool_timeout=_int(env, "DB_POOL_TIMEOUT", 5),
                 connect_args={"connect_timeout": _int(env, "DB_CONNECT_TIMEOUT", 5)},
