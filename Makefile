@@ -31,11 +31,15 @@ test: install services browser
 	$(PY) -c "import rembg" # first import compiles numba kernels once (~45 s), not inside a test
 	$(PY) -m pytest
 
+# Every bench, then one summary table (bench/summary.py) of the figures this run measured.
 bench: install services
+	rm -rf var/bench-results
+	$(PY) bench/api_load.py --repeat 3
 	$(PY) bench/lifecycle_latency.py
 	$(PY) -m bench.pipeline
 	$(PY) bench/service_throughput.py
 	$(PY) bench/model_worker_seconds.py
+	$(PY) bench/summary.py
 
 chaos: install
 	$(PY) -c "import rembg"

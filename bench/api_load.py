@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
 
-from bench.harness import PG, REDIS, ROOT, scratch_env, start, stop
+from bench.harness import PG, REDIS, ROOT, record, scratch_env, start, stop
 
 DB_NAME = "shopimage_bench_api"
 WRK_DIR = ROOT / "bench" / "wrk"
@@ -109,6 +109,8 @@ class PhaseResult:
     new_connections: int = 0
     notes: list[str] = field(default_factory=list)
     ok_contention: bool | None = None
+    busiest_worker: float = 0.0
+    """Share of the gunicorn CPU spent by the busiest worker process (1/workers = balanced)."""
 
     @property
     def errors(self) -> int:
@@ -360,6 +362,8 @@ def run_wrk(
         for group, now in after.items():
             spent = sum(cpu - before[group].get(pid, 0.0) for pid, cpu in now.items())
             result.cpu_ms_per_req[group] = spent / max(1.0, requests_in_window) * 1000
+        per_worker = [cpu - before["gunicorn"].get(pid, 0.0) for pid, cpu in after["gunicorn"].items()]
+        result.busiest_worker = max(per_worker) / sum(per_worker) if sum(per_worker) > 0 else 0.0
         result.cpu_ms_per_req["all"] = result.system_busy * elapsed / max(1.0, requests_in_window) * 1000
     return result
 
@@ -412,7 +416,8 @@ def run_arrangement(
             results.append(r)
             print(f"  {name:<10} {r.rps:8.0f} req/s  p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms  "
                   f"statuses {r.statuses}  codes {r.codes}  sock-err {r.socket_errors}  load {r.load_avg:.2f}  "
-                  f"cpu ms/req {fmt_cpu(r.cpu_ms_per_req)}  new PG connections {r.new_connections}", flush=True)  # fmt: skip
+                  f"cpu ms/req {fmt_cpu(r.cpu_ms_per_req)}  new PG connections {r.new_connections}  "
+                  f"busiest worker {r.busiest_worker:.2f} of the gunicorn CPU", flush=True)  # fmt: skip
             return r
 
         # Warm-up (uncounted): fills the DB pools, imports, first-request paths.
@@ -832,6 +837,7 @@ def summarise(rows: list[PhaseResult]) -> dict:
         "ok_contention": all(r.ok_contention for r in rows) if rows[0].phase == "contention" else None,
         "n": len(rows),
         "new_conns": round(statistics.median([r.new_connections for r in rows])),
+        "busiest": med([r.busiest_worker for r in rows]),
     }
 
 
@@ -844,6 +850,21 @@ def verdict(phase: str, s: dict) -> tuple[str, str]:
     target = f">= {target_rps:.0f}/s" + (f", p99 <= {target_p99:.0f} ms" if target_p99 else "")
     ok = s["rps"] >= target_rps and (target_p99 is None or s["p99"] <= target_p99) and s["errors"] == 0
     return target, "pass" if ok else "FAIL"
+
+
+def record_summary(results: dict[str, dict[str, list[PhaseResult]]]) -> None:
+    """The first arrangement's figures for `bench/summary.py` (`make bench` runs the default one)."""
+    arrangement, phases = next(iter(results.items()))
+    labels = {"healthz": "GET /healthz", "create": "POST /api/task/create", "detail": "GET /api/task/<id>",
+              "list": "GET /api/task/list", "contention": "create, 1 user x quota"}  # fmt: skip
+    rows = []
+    for phase in PHASES:
+        if phase in phases:
+            s = summarise(phases[phase])
+            target, ok = verdict(phase, s)
+            value = f"{s['rps']:.0f} req/s, p99 {s['p99']:.0f} ms"
+            rows.append((f"{labels[phase]} ({arrangement}, n={s['n']})", value, target, ok))
+    record("api_load", rows)
 
 
 def table(results: dict[str, dict[str, list[PhaseResult]]]) -> str:
@@ -872,8 +893,8 @@ def table(results: dict[str, dict[str, list[PhaseResult]]]) -> str:
 
 def cpu_table(results: dict[str, dict[str, list[PhaseResult]]]) -> str:
     head = (
-        "| gunicorn | endpoint | gunicorn | postgres | redis | wrk | whole machine | load avg | idle-box ceiling req/s | new PG connections |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
+        "| gunicorn | endpoint | gunicorn | postgres | redis | wrk | whole machine | load avg | idle-box ceiling req/s | new PG connections | busiest worker's CPU share |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for arrangement, phases in results.items():
@@ -885,7 +906,7 @@ def cpu_table(results: dict[str, dict[str, list[PhaseResult]]]) -> str:
             lines.append(
                 f"| {arrangement} | {phase} | {c.get('gunicorn', 0):.2f} | {c.get('postgres', 0):.2f} | "
                 f"{c.get('redis', 0):.2f} | {c.get('wrk', 0):.2f} | {c.get('all', 0):.2f} | {s['load']:.2f} | "
-                f"{ceiling(c):.0f} | {s['new_conns']} |"
+                f"{ceiling(c):.0f} | {s['new_conns']} | {s['busiest']:.2f} |"
             )
     return head + "\n".join(lines) + "\n"
 
@@ -981,6 +1002,7 @@ def main() -> None:
     print(summary)
     print("CPU ms per request (from /proc; 'whole machine' includes other tenants):")
     print(cpu)
+    record_summary(results)
     if args.no_docs:
         return
     contention_notes = [

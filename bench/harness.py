@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -14,6 +16,17 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "var" / "bench-results"
+"""Where each bench leaves its headline figures for `bench/summary.py` (one JSON file per bench)."""
+
+
+def record(bench: str, rows: list[tuple[str, str, str, str]]) -> None:
+    """Keep a bench's headline figures: (figure, measured value, target or "", verdict or "")."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    entry = {"bench": bench, "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows}
+    (RESULTS / f"{bench}.json").write_text(json.dumps(entry, ensure_ascii=False, indent=1))
 
 
 def scratch_env(name: str, **overrides: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, in_process_api, median_ms, percentile_ms, scratch_env, start, stop
+from bench.harness import ROOT, in_process_api, median_ms, percentile_ms, record, scratch_env, start, stop
 
 
 def main() -> None:
@@ -58,6 +58,17 @@ def main() -> None:
     print(
         f"  median {median_ms(samples):.1f} ms   p90 {percentile_ms(samples, 0.9):.1f} ms   "
         f"min {min(samples) * 1000:.1f} ms   max {max(samples) * 1000:.1f} ms"
+    )
+    record(
+        "lifecycle_latency",
+        [
+            (
+                f"create -> processing, idle worker (median of {len(samples)})",
+                f"{median_ms(samples):.1f} ms (p90 {percentile_ms(samples, 0.9):.1f} ms)",
+                "",
+                "",
+            )
+        ],
     )
 
 

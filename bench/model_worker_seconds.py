@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import REDIS, ROOT, in_process_api, scratch_env, start, stop
+from bench.harness import REDIS, ROOT, in_process_api, record, scratch_env, start, stop
 
 
 def main() -> None:
@@ -92,6 +92,17 @@ def main() -> None:
     print(
         f"worker time per task: median {statistics.median(per_task):.3f} s  "
         f"max {max(per_task):.3f} s  (target < 2 s)"
+    )
+    record(
+        "model_worker_seconds",
+        [
+            (
+                f"model_pose12 worker time per task ({len(per_task)} tasks, {args.render_seconds:.0f} s render)",
+                f"median {statistics.median(per_task):.3f} s, max {max(per_task):.3f} s",
+                "< 2 s",
+                "pass" if max(per_task) < 2 else "FAIL",
+            )
+        ],
     )
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import psutil
 from PIL import Image
 
+from bench.harness import record
 from tests.worker.conftest import jpeg_bytes, product_photo
 from worker.imaging import decode_image
 from worker.matting import load_session
@@ -198,6 +199,18 @@ def main(argv: list[str] | None = None) -> None:
         print(f"2 processes × 1 thread: {two:.0f} images/min (1000×1000, {jobs // 2} jobs each)")
     print("service end-to-end throughput: run bench/service_throughput.py")
     print(line)
+    figures = []
+    for side, r in rows:
+        ok = r["ratio"] <= 1.2
+        figures.append((f"basic_clean(all) / rembg.remove, {side}x{side}", f"{r['ratio']:.3f}", "<= 1.2",
+                        "pass" if ok else "FAIL"))  # fmt: skip
+        figures.append((f"IoU vs rembg's u2netp mask, {side}x{side}", f"{r['iou']:.4f}", ">= 0.98",
+                        "pass" if r["iou"] >= 0.98 else "FAIL"))  # fmt: skip
+    growth = rss_n - rss_10
+    figures.append(("worker start to ready", f"{ready:.2f} s", "", ""))
+    figures.append((f"worker RSS growth, 10 -> {soak_runs} jobs", f"{growth:+.1f} MB", "< 50 MB",
+                    "pass" if growth < 50 else "FAIL"))  # fmt: skip
+    record("pipeline", figures)
 
 
 if __name__ == "__main__":
