@@ -451,7 +451,7 @@ def report(args: argparse.Namespace, service: dict, loops: dict) -> bool:
     record(
         "service_throughput",
         [
-            ("service end-to-end, 1000x1000", f"{service_ipm:.1f} images/min", "", ""),
+            (f"service end-to-end, {args.size}x{args.size}", f"{service_ipm:.1f} images/min", "", ""),
             ("service / bare rembg loop", f"{service_ipm / rembg_ipm:.2f}", f">= {TARGET_RATIO}",
              "pass" if verdict == "MET" else "FAIL"),
         ],
