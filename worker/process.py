@@ -55,6 +55,21 @@ class AppWorker(SimpleWorker):
                 preload(self.queue_names())
         return super().work(*args, **kwargs)
 
+    def subscribe(self) -> None:
+        """Start rq's command listener thread with SIGTERM/SIGINT blocked in it.
+
+        A signal is delivered to any thread that does not block it. Had it landed on the listener
+        thread, the main thread stayed in its blocking dequeue (BLPOP, minutes) and an idle worker
+        sat out the whole shutdown grace period. Threads inherit the creating thread's mask, so
+        the listener is started with the signals blocked; the main thread unblocks them again.
+        """
+        stop_signals = {signal.SIGTERM, signal.SIGINT}
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        try:
+            super().subscribe()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
 
 def run_cron(config: Config) -> None:
     """Enqueue the periodic jobs of `shared.queues.SCHEDULES` (runs in its own process)."""

@@ -1,0 +1,34 @@
+"""The worker process's own wiring (worker/process.py), without running jobs."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from pathlib import Path
+
+from worker.process import AppWorker
+
+
+def blocked_signals(thread_id: int) -> int:
+    status = Path(f"/proc/self/task/{thread_id}/status").read_text()
+    return int(re.search(r"^SigBlk:\s*([0-9a-f]+)$", status, re.M).group(1), 16)
+
+
+def test_rq_command_listener_thread_cannot_take_stop_signals(redis):
+    """SIGTERM/SIGINT must reach the main thread: only there do they interrupt the blocking dequeue.
+
+    Had the listener thread taken the signal, an idle worker stayed in BLPOP and sat out the whole
+    shutdown grace period (seen as 10-20 s stops of idle workers).
+    """
+    worker = AppWorker(["images"], connection=redis)
+    worker.subscribe()
+    try:
+        listener = blocked_signals(worker.pubsub_thread.native_id)
+        main = blocked_signals(threading.main_thread().native_id)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            bit = 1 << (sig - 1)
+            assert listener & bit, f"{sig.name} not blocked in rq's listener thread"
+            assert not main & bit, f"{sig.name} left blocked in the main thread"
+    finally:
+        worker.unsubscribe()
