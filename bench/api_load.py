@@ -1018,7 +1018,7 @@ Run {started:%Y-%m-%d %H:%M} UTC: `python bench/api_load.py --duration {args.dur
   machine is shared, so other processes compete for the cores during the run (the per-phase 1-minute load average is in the CPU table).
 - Service: `gunicorn wsgi:app --config gunicorn.conf.py` (gthread, keepalive 5 s, no access log), WEB_CONCURRENCY x WEB_THREADS
   as in the first column; APP_ENV=production, PostgreSQL (pool DB_POOL_SIZE = WEB_THREADS + {os.environ.get("DB_MAX_OVERFLOW", "5")} overflow per process unless the first column names a pool), Redis db 9, no worker running (jobs queue in Redis, flushed before each phase).
-  Rate limiting on (flask-limiter, Redis storage, fixed window) with raised limits:
+  Rate limiting on (api/ratelimit.py: fixed windows in Redis, one Lua call per request) with raised limits:
   {", ".join(f"{k}={v}" for k, v in ratelimit.items())}. Logging: production default (LOG_LEVEL=INFO, JSON, one line per request, to var/bench-api-gunicorn.log).
 - Load: {wrk_version(wrk)}, 2 threads, {args.connections} connections, {args.duration} s per phase after a {WARMUP_SECONDS} s warm-up; 64 member users, the token rotates per request; every create carries a unique Idempotency-Key.
   wrk is closed-loop: latencies are per answered request at the rate the server sustained.
