@@ -852,18 +852,31 @@ def verdict(phase: str, s: dict) -> tuple[str, str]:
     return target, "pass" if ok else "FAIL"
 
 
+LABELS = {
+    "healthz": "GET /healthz",
+    "create": "POST /api/task/create",
+    "detail": "GET /api/task/<id>",
+    "list": "GET /api/task/list",
+    "contention": "create, 1 user x quota",
+}
+
+
+def summaries(results: dict[str, dict[str, list[PhaseResult]]]):
+    """(arrangement, phase, summary) for every measured phase, in table order."""
+    for arrangement, phases in results.items():
+        for phase in PHASES:
+            if phase in phases:
+                yield arrangement, phase, summarise(phases[phase])
+
+
 def record_summary(results: dict[str, dict[str, list[PhaseResult]]]) -> None:
     """The first arrangement's figures for `bench/summary.py` (`make bench` runs the default one)."""
-    arrangement, phases = next(iter(results.items()))
-    labels = {"healthz": "GET /healthz", "create": "POST /api/task/create", "detail": "GET /api/task/<id>",
-              "list": "GET /api/task/list", "contention": "create, 1 user x quota"}  # fmt: skip
+    first = next(iter(results))
     rows = []
-    for phase in PHASES:
-        if phase in phases:
-            s = summarise(phases[phase])
-            target, ok = verdict(phase, s)
-            value = f"{s['rps']:.0f} req/s, p99 {s['p99']:.0f} ms"
-            rows.append((f"{labels[phase]} ({arrangement}, n={s['n']})", value, target, ok))
+    for arrangement, phase, s in summaries({first: results[first]}):
+        target, ok = verdict(phase, s)
+        value = f"{s['rps']:.0f} req/s, p99 {s['p99']:.0f} ms"
+        rows.append((f"{LABELS[phase]} ({arrangement}, n={s['n']})", value, target, ok))
     record("api_load", rows)
 
 
@@ -873,21 +886,15 @@ def table(results: dict[str, dict[str, list[PhaseResult]]]) -> str:
         "|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
-    for arrangement, phases in results.items():
-        for phase in PHASES:
-            if phase not in phases:
-                continue
-            s = summarise(phases[phase])
-            target, ok = verdict(phase, s)
-            spread = (
-                f"{s['rps']:.0f} ({s['rps_min']:.0f}-{s['rps_max']:.0f})" if s["n"] > 1 else f"{s['rps']:.0f}"
-            )
-            p99 = f"{s['p99']:.1f} ({s['p99_max']:.1f})" if s["n"] > 1 else f"{s['p99']:.1f}"
-            name = {"detail": "GET /api/task/<id>", "list": "GET /api/task/list", "create": "POST /api/task/create",
-                    "healthz": "GET /healthz", "contention": "create, 1 user x quota"}[phase]  # fmt: skip
-            lines.append(
-                f"| {arrangement} | {name} | {spread} | {s['p50']:.1f} | {p99} | {s['errors']} | {target} | {ok} |"
-            )
+    for arrangement, phase, s in summaries(results):
+        target, ok = verdict(phase, s)
+        spread = (
+            f"{s['rps']:.0f} ({s['rps_min']:.0f}-{s['rps_max']:.0f})" if s["n"] > 1 else f"{s['rps']:.0f}"
+        )
+        p99 = f"{s['p99']:.1f} ({s['p99_max']:.1f})" if s["n"] > 1 else f"{s['p99']:.1f}"
+        lines.append(
+            f"| {arrangement} | {LABELS[phase]} | {spread} | {s['p50']:.1f} | {p99} | {s['errors']} | {target} | {ok} |"
+        )
     return head + "\n".join(lines) + "\n"
 
 
@@ -897,17 +904,13 @@ def cpu_table(results: dict[str, dict[str, list[PhaseResult]]]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
-    for arrangement, phases in results.items():
-        for phase in PHASES:
-            if phase not in phases:
-                continue
-            s = summarise(phases[phase])
-            c = s["cpu"]
-            lines.append(
-                f"| {arrangement} | {phase} | {c.get('gunicorn', 0):.2f} | {c.get('postgres', 0):.2f} | "
-                f"{c.get('redis', 0):.2f} | {c.get('wrk', 0):.2f} | {c.get('all', 0):.2f} | {s['load']:.2f} | "
-                f"{ceiling(c):.0f} | {s['new_conns']} | {s['busiest']:.2f} |"
-            )
+    for arrangement, phase, s in summaries(results):
+        c = s["cpu"]
+        lines.append(
+            f"| {arrangement} | {phase} | {c.get('gunicorn', 0):.2f} | {c.get('postgres', 0):.2f} | "
+            f"{c.get('redis', 0):.2f} | {c.get('wrk', 0):.2f} | {c.get('all', 0):.2f} | {s['load']:.2f} | "
+            f"{ceiling(c):.0f} | {s['new_conns']} | {s['busiest']:.2f} |"
+        )
     return head + "\n".join(lines) + "\n"
 
 
