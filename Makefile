@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg | cksum | cut -d' ' -f1)
 MODEL := models/u2netp.onnx
+# make test runs the suite in 2 pytest-xdist processes (a test module stays in one process; each
+# process has its own databases and Redis indexes): 5.5 min instead of 8.5 on 2 cores.
+TEST_PROCESSES ?= 2
 
 .PHONY: run test install model services browser lint bench chaos clean fuzz
 
@@ -29,7 +32,7 @@ browser:
 
 test: install services browser
 	$(PY) -c "import rembg" # first import compiles numba kernels once (~45 s), not inside a test
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 # Every bench, then one summary table (bench/summary.py) of the figures this run measured.
 bench: install services
