@@ -18,22 +18,13 @@ from .errors import AccountDisabled, AccountUnavailable, NotMember, QuotaExhaust
 from .models import QuotaLedger, Task, User
 
 
-def charge(user_id: int, task_id: str, now: datetime | None = None) -> int:
-    """Take one unit for `task_id`; return the new balance.
-
-    Raises the error that explains a refusal, in the seed's order: account (1004), membership
-    (1002), quota (1003). (On PostgreSQL the create path does the same inside its single
-    statement, `shared.tasks.CREATE_STATEMENT`.)
-    """
-    now = now or utcnow()
-    balance = take_one(db.session.connection(), user_id, task_id, now)
-    if balance is None:
-        raise refusal(user_id, now)
-    return balance
-
-
 def take_one(connection: Connection, user_id: int, task_id: str, now: datetime) -> int | None:
-    """The conditional UPDATE and its ledger row as two Core statements; None if refused."""
+    """Charge one unit for `task_id`: the conditional UPDATE and its ledger row as two Core
+    statements; the new balance, or None if refused (`refusal` explains why).
+
+    On PostgreSQL the create path does the same inside its single statement
+    (`shared.tasks.CREATE_STATEMENT`); keep the two in step.
+    """
     balance = connection.execute(_CHARGE, {"user_id": user_id, "now": now}).scalar_one_or_none()
     if balance is None:
         return None
