@@ -16,6 +16,7 @@ import signal
 import time
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.cron import CronScheduler
 from rq.exceptions import NoSuchJobError
@@ -135,8 +136,14 @@ class Pool(WorkerPool):
 
     def handle_dead_worker(self, worker_data) -> None:
         super().handle_dead_worker(worker_data)
-        if self.status != self.Status.STOPPED:
+        if self.status == self.Status.STOPPED:
+            return
+        try:
             release_job_of_dead_worker(self.connection, worker_data.name)
+        except RedisError:
+            # Workers die when Redis goes away mid-job; the pool must outlive that and respawn
+            # them. The job is left to the reconciler (or rq's abandoned-job handling).
+            log.warning("could not release the job of dead worker %s: Redis unavailable", worker_data.name)
 
     def stop_workers(self) -> None:
         super().stop_workers()

@@ -32,3 +32,18 @@ def test_rq_command_listener_thread_cannot_take_stop_signals(redis):
             assert not main & bit, f"{sig.name} left blocked in the main thread"
     finally:
         worker.unsubscribe()
+
+
+def test_pool_outlives_a_dead_worker_while_redis_is_down(caplog):
+    """Workers die when Redis goes away mid-job; the pool parent must not die with them (it would
+    stop respawning, and the dyno would process nothing after Redis came back)."""
+    from redis import Redis
+    from rq.worker_pool import WorkerData
+
+    from tests.conftest import ConfigForTests
+    from worker.process import Pool
+
+    nothing_listens = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    pool = Pool(["images"], connection=nothing_listens, num_workers=1, config=ConfigForTests())
+    pool.handle_dead_worker(WorkerData(name="gone", pid=123456, process=None))
+    assert "could not release the job of dead worker gone" in caplog.text
