@@ -15,6 +15,7 @@ from shared.db import db
 from shared.workflows import load_workflows
 
 from . import dashboard, observability
+from .auth import VerifiedTokens
 from .errors import register_error_handlers, register_jwt_error_handlers
 from .extensions import jwt, migrate, rate_limiter
 
@@ -44,6 +45,7 @@ def create_app(config: Config | None = None) -> Flask:
             app.wsgi_app, x_for=settings.TRUST_PROXY_HOPS, x_proto=settings.TRUST_PROXY_HOPS
         )
     jwt.init_app(app)
+    app.extensions["verified_tokens"] = VerifiedTokens()
     rate_limiter.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     observability.init_app(app)

@@ -54,7 +54,7 @@ def token_claims(refresh: bool = False) -> dict[str, Any]:
     goes through flask-jwt-extended, whose exceptions become the 401 envelope (api.errors).
     """
     token = _plain_bearer_token()
-    tokens: VerifiedTokens = current_app.extensions.setdefault("verified_tokens", VerifiedTokens())
+    tokens: VerifiedTokens = current_app.extensions["verified_tokens"]
     claims = tokens.get(token) if token else None
     if claims is None:
         verify_jwt_in_request(refresh=refresh)
@@ -73,15 +73,14 @@ def access_identity(optional: bool = False) -> str | None:
     cached = request.environ.get(TOKEN_IDENTITY)
     if cached is not None:
         return cached
-    if optional:
-        if "Authorization" not in request.headers:
-            return None
-        try:
-            identity = str(token_claims()["sub"])
-        except Exception:
-            return None
-    else:
+    if optional and "Authorization" not in request.headers:
+        return None
+    try:
         identity = str(token_claims()["sub"])
+    except Exception:
+        if optional:
+            return None
+        raise
     request.environ[TOKEN_IDENTITY] = identity
     return identity
 

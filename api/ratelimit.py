@@ -9,7 +9,7 @@ on every request. Exempt: health, metrics, the console, the API docs, signed fil
 
 One Lua script increments the window's counter, starts the window on the first hit and returns the
 count with the time left, so the answer and its `RateLimit-*` headers cost one Redis round trip
-(flask-limiter, used before, spent three plus its own bookkeeping: see docs/PERFORMANCE.md).
+(flask-limiter, used before, made three plus its own bookkeeping: see docs/PERFORMANCE.md).
 If Redis cannot be reached the request goes through: a rate limiter must not take the API down.
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, request
 from limits import parse
 from redis.exceptions import RedisError
 
@@ -33,6 +33,8 @@ from .auth import access_identity
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "shopimage:ratelimit"
+WINDOW = "shopimage.rate_limit_window"
+"""WSGI environ key: this request's counted window, for the headers (per request, like TOKEN_IDENTITY)."""
 
 HIT = """
 local count = redis.call('INCR', KEYS[1])
@@ -78,7 +80,7 @@ def _parse(text: str) -> tuple[int, int]:
 
 class RateLimiter:
     def __init__(self) -> None:
-        self._exempt_views: set[str] = set()
+        self._exempt_views: set[Callable] = set()
         self._exempt_blueprints: set[str] = set()
 
     def init_app(self, app: Flask) -> None:
@@ -101,7 +103,7 @@ class RateLimiter:
         if isinstance(target, Blueprint):
             self._exempt_blueprints.add(target.name)
         else:
-            self._exempt_views.add(f"{target.__module__}.{target.__qualname__}")
+            self._exempt_views.add(target)
 
     def _check(self) -> None:
         config = current_app.config
@@ -110,7 +112,7 @@ class RateLimiter:
         if request.blueprint in self._exempt_blueprints:
             return
         view = current_app.view_functions[request.endpoint]
-        if f"{view.__module__}.{view.__qualname__}" in self._exempt_views:
+        if view in self._exempt_views:
             return
         rule: Rule | None = getattr(view, "_rate_limit", None)
         if rule is not None:
@@ -126,13 +128,13 @@ class RateLimiter:
             log.warning("rate limit not checked: Redis unavailable", exc_info=True)
             return
         window = Window(amount, max(0, amount - count), max(1, math.ceil(left_ms / 1000)))
-        g.rate_limit_window = window
+        request.environ[WINDOW] = window
         if count > amount:
             raise RateLimited(f"too many requests: the limit is {text}")
 
     @staticmethod
     def _add_headers(response: Response) -> Response:
-        window: Window | None = g.get("rate_limit_window")
+        window: Window | None = request.environ.get(WINDOW)
         if window is not None:
             response.headers["RateLimit-Limit"] = str(window.limit)
             response.headers["RateLimit-Remaining"] = str(window.remaining)

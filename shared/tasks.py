@@ -71,7 +71,7 @@ def create_task(
 
     The steps, in order: claim the idempotency key (`INSERT ... ON CONFLICT DO NOTHING`), the
     conditional quota UPDATE, the task row and the ledger row; then commit. On PostgreSQL they
-    are one statement (`CREATE_STATEMENT`, one round trip); elsewhere (SQLite for `make run`)
+    are one statement (`CREATE_STATEMENT`, one round trip); on SQLite (`make run`)
     four Core statements. Two concurrent requests with one key: the second's INSERT waits on the
     first's uncommitted row, then inserts nothing, and the second replays the first's response
     (or, had the first rolled back, goes on as the only one). A refusal rolls everything back,
@@ -152,6 +152,7 @@ the key was already taken (nothing else happened); `balance` is NULL when the ch
 
 
 def _create_in_steps(connection: Connection, values: dict[str, Any]) -> tuple[bool, int | None]:
+    """SQLite's create: the statement's steps one by one, with the same outcome pair."""
     if values["key"] is not None:
         claim = {
             "user_id": values["user_id"],
@@ -161,7 +162,7 @@ def _create_in_steps(connection: Connection, values: dict[str, Any]) -> tuple[bo
             "response": values["response"],
             "created_at": values["now"],
         }
-        if connection.execute(_claim_key(connection.dialect.name), claim).first() is None:
+        if connection.execute(_CLAIM_KEY, claim).first() is None:
             return False, None
     balance = quota.take_one(connection, values["user_id"], values["task_id"], values["now"])
     if balance is None:
@@ -188,16 +189,13 @@ def _create_in_steps(connection: Connection, values: dict[str, Any]) -> tuple[bo
 _TASK_INSERT = insert(Task.__table__)
 
 
-@cache
-def _claim_key(dialect: str):
-    """`INSERT ... ON CONFLICT DO NOTHING RETURNING` for the idempotency record (PostgreSQL, SQLite)."""
-    module = postgresql if dialect == "postgresql" else sqlite
-    table = IdempotencyRecord.__table__
-    return (
-        module.insert(table)
-        .on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.key])
-        .returning(table.c.key)
-    )
+_idempotency = IdempotencyRecord.__table__
+_CLAIM_KEY = (
+    sqlite.insert(_idempotency)
+    .on_conflict_do_nothing(index_elements=[_idempotency.c.user_id, _idempotency.c.key])
+    .returning(_idempotency.c.key)
+)
+"""`INSERT ... ON CONFLICT DO NOTHING RETURNING` for the idempotency record (the SQLite path)."""
 
 
 def _replay(user_id: int, key: str, fingerprint: str) -> Created:
