@@ -2,7 +2,7 @@
 
 Usage: python bench/service_throughput.py [--images 40] [--size 1000]
 
-Service: the real web process (gunicorn wsgi:app --config gunicorn.conf.py) and the real worker
+Service: the real web process (`python -m api.serve`, as the Procfile) and the real worker
 (`python worker.py`, default arrangement: WORKER_PROCESSES unset), on a scratch PostgreSQL
 database and Redis db 9, the shipped basic_clean job (JOB_OVERRIDES=""), model preloaded. A
 member uploads N distinct synthetic product photos (JPEG q90) over HTTP; after uncounted
@@ -262,7 +262,7 @@ def run_service(photos: list[bytes], warmup: bytes, side: int) -> dict:
     )  # fmt: skip
     worker_env = {**env, "LOG_LEVEL": "INFO"}  # rq's per-job lines and "matting model loaded"
     web = start(
-        [sys.executable, "-m", "gunicorn", "wsgi:app", "--config", "gunicorn.conf.py"],
+        [sys.executable, "-m", "api.serve"],
         env,
         "bench-throughput-web.log",
     )
@@ -436,7 +436,9 @@ def report(args: argparse.Namespace, service: dict, loops: dict) -> bool:
     print(f"basic_clean end-to-end throughput   {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: nproc {len(os.sched_getaffinity(0))}, {cpu_model()}, Python {platform.python_version()}")
     print(f"images: {n} distinct synthetic {args.size}×{args.size} JPEG q90 product photos, template=all")
-    print("service: gunicorn (gthread, WEB_CONCURRENCY default) + `python worker.py` (default arrangement:")
+    print(
+        "service: `python -m api.serve` (Granian, WEB_CONCURRENCY default) + `python worker.py` (default arrangement:"
+    )
     print(f"         {service['processes']} process(es), {service['model_line']}),")
     print("         PostgreSQL + Redis + local storage; loops run after the service stopped")
     print("-" * width)

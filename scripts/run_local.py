@@ -76,9 +76,7 @@ def main() -> int:
         credentials = f"email {DEMO_EMAIL}  (already created earlier; its password was printed then)"
 
     # honcho hands each process its own PORT; the web process binds the one we announce.
-    procs["web"] = (
-        f"{sys.executable} -m gunicorn wsgi:app --config gunicorn.conf.py --bind {env['HOST']}:{port}"
-    )
+    procs["web"] = f"env HOST={env['HOST']} PORT={port} {sys.executable} -m api.serve"
     procs["worker"] = f"{sys.executable} worker.py"
 
     base = env["PUBLIC_BASE_URL"]

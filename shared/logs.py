@@ -37,7 +37,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO", fmt: str = "json") -> None:
-    """Route every logger (ours, rq's, gunicorn's error log) through one stderr handler."""
+    """Route every logger (ours, rq's, the web server's own lines) through one stderr handler."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

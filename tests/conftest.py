@@ -223,7 +223,7 @@ def start_worker(tmp_path, app) -> Iterator[Callable[..., WorkerProcess]]:
 
 
 class LiveServer:
-    """The real web process (gunicorn with the project's settings) on a free port."""
+    """The real web process (`python -m api.serve`, as the Procfile runs it) on a free port."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         with socket.socket() as probe:
@@ -235,18 +235,18 @@ class LiveServer:
         env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(self.port), "PUBLIC_BASE_URL": self.url}
         env.setdefault("WEB_CONCURRENCY", "1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "wsgi:app", "--config", "gunicorn.conf.py"],
+            [sys.executable, "-m", "api.serve"],
             cwd=ROOT,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for(self._up, timeout=30, message=f"gunicorn on {self.url}")
+        wait_for(self._up, timeout=30, message=f"web server on {self.url}")
 
     def _up(self) -> bool:
         if self.proc.poll() is not None:
-            raise AssertionError("gunicorn exited:\n" + self.log_path.read_text(errors="replace"))
+            raise AssertionError("web server exited:\n" + self.log_path.read_text(errors="replace"))
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                 return True

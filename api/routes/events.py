@@ -1,6 +1,6 @@
 """Server-Sent Events: a task's state on every change, fed by Redis pub/sub, until it ends.
 
-Runs on gunicorn's gthread workers: a stream holds one thread (and no database connection
+Runs in the web server's worker threads (WEB_THREADS): a stream holds one thread (and no database connection
 between events), not a whole worker process. Browsers' EventSource cannot send headers, so
 the access token may also come as `?access_token=` on this endpoint only.
 """

@@ -1,6 +1,6 @@
-"""Browser fixtures: the real app under gunicorn, a real worker, and Debian's headless Chromium.
+"""Browser fixtures: the real app under its web server (`python -m api.serve`), a real worker, and Debian's headless Chromium.
 
-One gunicorn server and one browser serve the whole session; each test gets a fresh browser
+One web server and one browser serve the whole session; each test gets a fresh browser
 context (its own storage), and tables are emptied after each test by the `app` fixture.
 `scripts/install_browser.sh` installs /usr/bin/chromium and the playwright package
 (a browser download does not work here, so Playwright drives the system Chromium).
@@ -51,7 +51,7 @@ def _free_port() -> int:
 
 @dataclass
 class LiveServer:
-    """`gunicorn wsgi:app` as a subprocess on 127.0.0.1:<port>."""
+    """`python -m api.serve` (the Procfile's web line) as a subprocess on 127.0.0.1:<port>."""
 
     port: int
     env: dict[str, str]
@@ -65,7 +65,7 @@ class LiveServer:
     def start(self) -> None:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "wsgi:app", "--config", "gunicorn.conf.py"],
+            [sys.executable, "-m", "api.serve"],
             cwd=ROOT,
             env={**os.environ, **self.env},
             stdout=self._log,
@@ -75,13 +75,13 @@ class LiveServer:
 
         def ready() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"gunicorn exited early:\n{self.output()}")
+                raise AssertionError(f"web server exited early:\n{self.output()}")
             try:
                 return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
             except requests.RequestException:
                 return False
 
-        wait_for(ready, timeout=30, interval=0.2, message="gunicorn to answer /healthz")
+        wait_for(ready, timeout=30, interval=0.2, message="web server to answer /healthz")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -130,7 +130,7 @@ def server_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def live_server(database: str, server_env: dict[str, str], tmp_path_factory) -> Iterator[LiveServer]:
-    server = LiveServer(int(server_env["PORT"]), server_env, tmp_path_factory.mktemp("live") / "gunicorn.log")
+    server = LiveServer(int(server_env["PORT"]), server_env, tmp_path_factory.mktemp("live") / "web.log")
     server.start()
     yield server
     server.stop()
@@ -214,7 +214,7 @@ def _finish(request, context, page, live_server: LiveServer, tmp_path: Path) -> 
             print(f"screenshot of the failing page: {shot}")
         except Exception as exc:  # the page may be gone
             print(f"no screenshot: {exc}")
-        print("gunicorn log (tail):\n" + live_server.output()[-4000:])
+        print("web server log (tail):\n" + live_server.output()[-4000:])
     context.close()
     assert not page.problems.errors, page.problems.errors
 

@@ -1,4 +1,4 @@
-"""The seller's console in headless Chromium against the live app (gunicorn) and a real worker."""
+"""The seller's console in headless Chromium against the live app (`python -m api.serve`) and a real worker."""
 
 from __future__ import annotations
 

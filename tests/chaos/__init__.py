@@ -1,1 +1,1 @@
-"""Chaos suite: real processes (own PostgreSQL, own Redis, gunicorn, workers, stand-in) under faults."""
+"""Chaos suite: real processes (own PostgreSQL, own Redis, web server, workers, stand-in) under faults."""

@@ -220,7 +220,7 @@ class Recorder:
 
 
 class Api:
-    """A small HTTP client on the live gunicorn that records every answer."""
+    """A small HTTP client on the live web server that records every answer."""
 
     def __init__(self, base_url: str, recorder: Recorder, token: str | None = None) -> None:
         self.base_url = base_url
@@ -287,7 +287,7 @@ class Api:
 @dataclass
 class Stack:
     """One scenario's service: a fresh database on the private cluster, the flushed private Redis,
-    gunicorn, worker pools and (optionally) the RunningHub stand-in, all as real processes."""
+    the web server, worker pools and (optionally) the RunningHub stand-in, all as real processes."""
 
     cluster: Cluster
     db_name: str

@@ -1,5 +1,5 @@
 """Fixtures of the chaos suite: a private PostgreSQL cluster and Redis server (session), and a fresh
-service stack per scenario (database, flushed Redis, gunicorn, workers, stand-in).
+service stack per scenario (database, flushed Redis, web server, workers, stand-in).
 
 Markers: every test here is `chaos`; the long ones are also `chaos_full` (deselected by `make test`,
 run by `make chaos`).

@@ -1,4 +1,4 @@
-"""Scenario 5: a corpus of bad input (well over 100 requests) against the real gunicorn.
+"""Scenario 5: a corpus of bad input (well over 100 requests) against the real web server.
 
 Every refused request must be answered 4xx in the error envelope (never 2xx, never 5xx): malformed
 JSON, wrong types, huge bodies, unicode edge cases (NUL, lone surrogates, RTL marks, astral
@@ -452,8 +452,8 @@ def test_bad_input_corpus(make_stack, figures):
     wrong: list[str] = []
     started = time.monotonic()
     for label, thunk in corpus:
-        # gunicorn itself refuses a header with control characters (400) and a request line over
-        # 4094 bytes (414) with its own HTML page, before the app: 4xx, but not our envelope.
+        # The HTTP server itself refuses a header with control characters (400, before the app, so
+        # not in our envelope); an over-long task id reaches the app (404 in the envelope).
         protocol = label.startswith(("idempotency key=", "task id too long"))
         stack.recorder.phase = "http-protocol" if protocol else "corpus"
         response = thunk()
@@ -489,7 +489,7 @@ def test_bad_input_corpus(make_stack, figures):
             "refused_wrongly": len(wrong),
             "accepted_bad_inputs": len(accepted),
             "accepted_not_failed": not_failed,
-            "gunicorn_protocol_refusals": sorted({x.status for x in protocol_answers}),
+            "protocol_refusals": sorted({x.status for x in protocol_answers}),
             "quota_a_end": quota_a,
             **outcome.as_dict(),
         },

@@ -1,9 +1,9 @@
 """Scenario 3: PostgreSQL restarted (`pg_ctl restart -m fast`) under create load.
 
-Three client threads post creates to the real gunicorn, each create with its own Idempotency-Key,
+Three client threads post creates to the real web server, each create with its own Idempotency-Key,
 retrying a 503 with the same key (as a well-behaved client does after `Retry-After`). While the
 database is down the API must answer 503/5003 in the envelope, never 500; it must recover by
-itself (pool pre-ping) and, afterwards:
+itself (connections checked after idling, a dead busy one dropped on its first failure) and, afterwards:
 
 - every 201 names a task that exists, and every task in the database was answered 201 to some
   request (no half-created task, no deduction the client was not told about);

@@ -3,7 +3,7 @@
 Fraction-based, seeded faults: 421 queue full and 415 instance maxed on create, UNKNOWN_ERROR 500
 envelopes (first half) then HTTP 502 HTML pages (second half) on every API call, slow answers,
 805 failed renders, and duplicate, late and missing TASK_END webhooks (delivered to the real
-gunicorn). Expected: every task ends; a task fails only for the injected failed render (805),
+web server). Expected: every task ends; a task fails only for the injected failed render (805),
 with one refund; every other task succeeds with its twelve images; no render is submitted twice.
 """
 

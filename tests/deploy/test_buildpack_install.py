@@ -261,7 +261,7 @@ def test_buildpack_style_install_runs_release_web_and_worker(build_dir, scratch_
     port = free_port()
     runtime_env = {
         "PATH": f"{venv / 'bin'}:{system_path}",
-        "HOME": str(app_dir),  # like /app on a dyno; also keeps gunicorn's control socket private
+        "HOME": str(app_dir),  # like /app on a dyno
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PORT": str(port),

@@ -1,4 +1,4 @@
-"""Integration surfaces through a live gunicorn and a real worker: event stream, client webhooks, job logs."""
+"""Integration surfaces through the live web server and a real worker: event stream, client webhooks, job logs."""
 
 from __future__ import annotations
 
