@@ -3,7 +3,7 @@
 Usage: python bench/api_load.py [--duration 20] [--connections 32] [--configs 2x4,4x2,2x8]
                                 [--repeat 1] [--profile] [--no-docs]
 
-Service: the real web process (`gunicorn wsgi:app --config gunicorn.conf.py`, gthread) with the
+Service: the real web process (`python -m api.serve`: Granian serving wsgi:app, as the Procfile) with the
 production settings (APP_ENV=production, a 48-character SECRET_KEY, PostgreSQL, ALLOW_PRIVATE_URLS=0)
 on a scratch PostgreSQL database `shopimage_bench_api` and Redis db 9 (BENCH_REDIS_URL). No worker
 runs: created jobs just queue in Redis, which is flushed before every phase. Any RATELIMIT_* settings
@@ -14,7 +14,7 @@ bench/wrk/, `--connections` connections over 2 wrk threads, for `--duration` sec
 after a 3 s warm-up. 64 member users (quota 1,000,000 each, granted through the ledger) log in
 over HTTP; each request takes the next user's token.
 
-Phases per gunicorn arrangement (WORKERSxTHREADS, passed as WEB_CONCURRENCY / WEB_THREADS; an optional
+Phases per server arrangement (WORKERSxTHREADS, passed as WEB_CONCURRENCY / WEB_THREADS; an optional
 ":N" sets DB_POOL_SIZE=N for that arrangement):
   healthz      GET /healthz (reference: no database, no Redis)
   create       POST /api/task/create, valid basic_clean body, unique Idempotency-Key per request
@@ -25,13 +25,13 @@ Phases per gunicorn arrangement (WORKERSxTHREADS, passed as WEB_CONCURRENCY / WE
                answers allowed; afterwards balance == 0, tasks == ledger deductions == 2,000,
                and `flask --app wsgi quota audit` is clean.
 
-For each phase it also reads the CPU seconds spent by the gunicorn workers, this database's
+For each phase it also reads the CPU seconds spent by the web server's workers, this database's
 PostgreSQL backends, redis-server and wrk (from /proc), so the cost per request can be split.
-`--profile` adds one more create phase with py-spy attached to every gunicorn worker and writes
+`--profile` adds one more create phase with py-spy attached to every web worker and writes
 the collapsed stacks and a flame graph under var/.
 
 The summary table is printed and written into docs/PERFORMANCE.md between the api-load markers,
-with the date, the machine, the gunicorn settings and the load averages.
+with the date, the machine, the server settings and the load averages.
 """
 
 from __future__ import annotations
@@ -89,6 +89,9 @@ TARGETS: dict[str, tuple[float | None, float | None]] = {
     "contention": (None, None),
 }
 PHASES = ("healthz", "create", "detail", "list", "contention")
+REFERENCE_SUFFIX = " reference"
+ISSUE_REFERENCE_CREATE_RPS = 800.0
+"""What the issue's minimal raw-SQL create endpoint reached on the machine the targets were set on."""
 
 
 @dataclass
@@ -110,7 +113,7 @@ class PhaseResult:
     notes: list[str] = field(default_factory=list)
     ok_contention: bool | None = None
     busiest_worker: float = 0.0
-    """Share of the gunicorn CPU spent by the busiest worker process (1/workers = balanced)."""
+    """Share of the web server CPU spent by the busiest worker process (1/workers = balanced)."""
 
     @property
     def errors(self) -> int:
@@ -199,7 +202,7 @@ class CpuProbe:
 
     def groups(self, wrk_pid: int | None) -> dict[str, list[int]]:
         return {
-            "gunicorn": children(self.master),
+            "web": children(self.master),
             "postgres": pg_backends(),
             "redis": pids_by_name("redis-server"),
             "wrk": [wrk_pid] if wrk_pid else [],
@@ -229,17 +232,17 @@ def http_json(url: str, body: dict | None = None, token: str | None = None) -> d
         return json.loads(response.read())
 
 
-def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 60, path: str = "/readyz") -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode}; see var/bench-api-gunicorn.log")
+            raise SystemExit(f"the web server exited with {proc.returncode}; see var/bench-api-web.log")
         try:
-            http_json(base + "/readyz")
+            http_json(base + path)
             return
         except OSError:
             time.sleep(0.3)
-    raise SystemExit("gunicorn did not become ready")
+    raise SystemExit("the web server did not become ready")
 
 
 # --- the scratch service ------------------------------------------------------------------------
@@ -362,67 +365,80 @@ def run_wrk(
         for group, now in after.items():
             spent = sum(cpu - before[group].get(pid, 0.0) for pid, cpu in now.items())
             result.cpu_ms_per_req[group] = spent / max(1.0, requests_in_window) * 1000
-        per_worker = [cpu - before["gunicorn"].get(pid, 0.0) for pid, cpu in after["gunicorn"].items()]
+        per_worker = [cpu - before["web"].get(pid, 0.0) for pid, cpu in after["web"].items()]
         result.busiest_worker = max(per_worker) / sum(per_worker) if sum(per_worker) > 0 else 0.0
         result.cpu_ms_per_req["all"] = result.system_busy * elapsed / max(1.0, requests_in_window) * 1000
     return result
 
 
-# --- one gunicorn arrangement --------------------------------------------------------------------
+# --- one server arrangement ----------------------------------------------------------------------
 
 
 def run_arrangement(
     args, wrk: str, workers: int, threads: int, pool: int | None, tag: str
-) -> list[PhaseResult]:
+) -> tuple[list[PhaseResult], list[PhaseResult]]:
+    """The phases against the service, and (with --reference) each phase right after against the
+    reference app (bench/reference_app.py) under the same server arrangement, on the same data."""
     env = service_env()
     seed_users(env, args.contention_quota)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **env,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": str(workers),
-        "WEB_THREADS": str(threads),
-    }
+    env = {**env, "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads)}
     if pool is not None:
         env["DB_POOL_SIZE"] = str(pool)
-    proc = start(
-        [sys.executable, "-m", "gunicorn", "wsgi:app", "--config", "gunicorn.conf.py"],
-        env,
-        "bench-api-gunicorn.log",
-    )
+    port, ref_port = free_port(), free_port()
+    base, ref_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ref_port}"
+    proc = start([sys.executable, "-m", "api.serve"], {**env, "PORT": str(port)}, "bench-api-web.log")
+    ref = None
+    if args.reference:
+        ref = start(
+            [sys.executable, "-m", "api.serve", "bench.reference_app:app"],
+            {**env, "PORT": str(ref_port)},
+            "bench-api-reference.log",
+        )
     results: list[PhaseResult] = []
+    ref_results: list[PhaseResult] = []
     work = VAR / "bench-api"
     work.mkdir(parents=True, exist_ok=True)
     try:
         wait_ready(base, proc)
+        if ref is not None:
+            wait_ready(ref_base, ref, path="/healthz")
         tokens, hammer = login_all(base)
         (work / "tokens.txt").write_text("\n".join(tokens) + "\n")
         (work / "hammer.txt").write_text(hammer + "\n")
         probe = CpuProbe(proc.pid)
+        ref_probe = CpuProbe(ref.pid) if ref is not None else None
         conns = args.connections
 
-        def phase(
-            name: str, script: str, data: Path | None, duration: int | None = None
-        ) -> PhaseResult | None:
-            if name not in args.phases.split(","):
-                return None
+        def measure(
+            name: str, script: str, data: Path | None, duration: int | None, url: str, cpu: CpuProbe,
+            into: list[PhaseResult], label: str,
+        ) -> PhaseResult:  # fmt: skip
             flush_redis()
             time.sleep(0.5)
             r = run_wrk(
-                wrk, base, script, data, f"{tag}-{name}", duration or args.duration, conns, probe, name
+                wrk, url, script, data, f"{tag}-{label}-{name}", duration or args.duration, conns, cpu, name
             )
-            results.append(r)
-            print(f"  {name:<10} {r.rps:8.0f} req/s  p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms  "
+            into.append(r)
+            print(f"  {label:<9} {name:<10} {r.rps:8.0f} req/s  p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms  "
                   f"statuses {r.statuses}  codes {r.codes}  sock-err {r.socket_errors}  load {r.load_avg:.2f}  "
                   f"cpu ms/req {fmt_cpu(r.cpu_ms_per_req)}  new PG connections {r.new_connections}  "
-                  f"busiest worker {r.busiest_worker:.2f} of the gunicorn CPU", flush=True)  # fmt: skip
+                  f"busiest worker {r.busiest_worker:.2f} of the web CPU", flush=True)  # fmt: skip
+            return r
+
+        def phase(
+            name: str, script: str, data: Path | None, duration: int | None = None, reference: bool = True
+        ) -> PhaseResult | None:
+            if name not in args.phases.split(","):
+                return None
+            r = measure(name, script, data, duration, base, probe, results, "service")
+            if reference and ref_probe is not None:
+                measure(name, script, data, duration, ref_base, ref_probe, ref_results, "reference")
             return r
 
         # Warm-up (uncounted): fills the DB pools, imports, first-request paths.
-        run_wrk(wrk, base, "create.lua", work / "tokens.txt", f"{tag}-warm", WARMUP_SECONDS, conns)
-        run_wrk(wrk, base, "list.lua", work / "tokens.txt", f"{tag}-warm", 1, conns)
+        for url in [base] + ([ref_base] if ref is not None else []):
+            run_wrk(wrk, url, "create.lua", work / "tokens.txt", f"{tag}-warm", WARMUP_SECONDS, conns)
+            run_wrk(wrk, url, "list.lua", work / "tokens.txt", f"{tag}-warm", 1, conns)
         phase("healthz", "healthz.lua", None)
         phase("create", "create.lua", work / "tokens.txt")
         write_task_pairs(tokens, work / "tasks.txt")
@@ -431,7 +447,9 @@ def run_arrangement(
         # Long enough to exhaust the quota at the create rate just measured (x2 for the row lock), 60 s max.
         create_rps = next((r.rps for r in results if r.phase == "create"), 100.0)
         contention_s = int(min(60, max(args.duration, 2 * args.contention_quota / max(create_rps, 1) + 3)))
-        result = phase("contention", "create.lua", work / "hammer.txt", duration=contention_s)
+        result = phase(
+            "contention", "create.lua", work / "hammer.txt", duration=contention_s, reference=False
+        )
         if result:
             time.sleep(1.0)  # let requests wrk abandoned at the end finish
             check_contention(result, env, args.contention_quota)
@@ -442,8 +460,10 @@ def run_arrangement(
             profile_phase(name, script, work / data, wrk, base, tag, args, proc.pid)
     finally:
         stop(proc)
+        if ref is not None:
+            stop(ref)
         flush_redis()
-    return results
+    return results, ref_results
 
 
 def fmt_cpu(cpu: dict[str, float]) -> str:
@@ -501,7 +521,7 @@ def check_contention(result: PhaseResult, env: dict[str, str], quota: int) -> No
 def profile_phase(
     name: str, script: str, data: Path, wrk: str, base: str, tag: str, args, master: int
 ) -> None:
-    """One more run of a phase with py-spy (nonblocking) sampling every gunicorn worker.
+    """One more run of a phase with py-spy (nonblocking) sampling every web worker.
 
     Writes collapsed stacks (var/bench-api-profile-*.txt, one per worker) and prints the
     functions that hold the most samples, inclusive and self.
@@ -555,7 +575,6 @@ PROFILE_BUCKETS = (
     ("all redis commands (Redis.execute_command)", "Redis.execute_command", "client.py"),
     ("all redis pipelines (Pipeline.execute)", "Pipeline.execute", "client.py"),
     ("all logging (Logger.*)", "Logger._log", "__init__.py"),
-    ("gunicorn request parsing", "Request.parse", "message.py"),
 )
 
 
@@ -586,13 +605,19 @@ def profile_report(files: list[Path], top: int = 20) -> str:
     if not total:
         return "  (no samples)"
     lines = [
-        f"  on-CPU samples (GIL held) in the gunicorn workers: {total}",
+        f"  on-CPU samples (GIL held) in the web workers: {total}",
         "  inclusive, by request stage:",
     ]
     lines += [f"    {inclusive[label] / total:6.1%}  {label}" for label, _, _ in PROFILE_BUCKETS]
     lines.append("  self (top functions):")
     lines += [f"    {n / total:6.1%}  {name})" for name, n in own.most_common(top)]
     return "\n".join(lines)
+
+
+def granian_version() -> str:
+    from importlib.metadata import version
+
+    return version("granian")
 
 
 def wrk_version(wrk: str) -> str:
@@ -841,7 +866,9 @@ def summarise(rows: list[PhaseResult]) -> dict:
     }
 
 
-def verdict(phase: str, s: dict) -> tuple[str, str]:
+def verdict(phase: str, s: dict, arrangement: str = "") -> tuple[str, str]:
+    if arrangement.endswith(REFERENCE_SUFFIX):
+        return "yardstick (bench/reference_app.py)", "-"
     target_rps, target_p99 = TARGETS[phase]
     if phase == "contention":
         return "only 1003, balance exact", "pass" if s["ok_contention"] else "FAIL"
@@ -872,9 +899,10 @@ def summaries(results: dict[str, dict[str, list[PhaseResult]]]):
 def record_summary(results: dict[str, dict[str, list[PhaseResult]]]) -> None:
     """The first arrangement's figures for `bench/summary.py` (`make bench` runs the default one)."""
     first = next(iter(results))
+    chosen = {k: v for k, v in results.items() if k in (first, first + REFERENCE_SUFFIX)}
     rows = []
-    for arrangement, phase, s in summaries({first: results[first]}):
-        target, ok = verdict(phase, s)
+    for arrangement, phase, s in summaries(chosen):
+        target, ok = verdict(phase, s, arrangement)
         value = f"{s['rps']:.0f} req/s, p99 {s['p99']:.0f} ms"
         rows.append((f"{LABELS[phase]} ({arrangement}, n={s['n']})", value, target, ok))
     record("api_load", rows)
@@ -882,12 +910,12 @@ def record_summary(results: dict[str, dict[str, list[PhaseResult]]]) -> None:
 
 def table(results: dict[str, dict[str, list[PhaseResult]]]) -> str:
     head = (
-        "| gunicorn | endpoint | req/s median (min-max) | p50 ms | p99 ms (max) | errors | target | result |\n"
+        "| server | endpoint | req/s median (min-max) | p50 ms | p99 ms (max) | errors | target | result |\n"
         "|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for arrangement, phase, s in summaries(results):
-        target, ok = verdict(phase, s)
+        target, ok = verdict(phase, s, arrangement)
         spread = (
             f"{s['rps']:.0f} ({s['rps_min']:.0f}-{s['rps_max']:.0f})" if s["n"] > 1 else f"{s['rps']:.0f}"
         )
@@ -898,16 +926,46 @@ def table(results: dict[str, dict[str, list[PhaseResult]]]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def share_table(results: dict[str, dict[str, list[PhaseResult]]]) -> str:
+    """Service req/s over reference req/s, phase by phase: median of the per-run ratios (each ratio
+    from one run, where the reference phase ran right after the service's)."""
+    lines = []
+    for arrangement, phases in results.items():
+        ref = results.get(arrangement + REFERENCE_SUFFIX)
+        if arrangement.endswith(REFERENCE_SUFFIX) or not ref:
+            continue
+        for phase in PHASES:
+            if phase not in phases or phase not in ref:
+                continue
+            ratios = [ours.rps / theirs.rps for ours, theirs in zip(phases[phase], ref[phase], strict=True)]
+            target_rps = TARGETS[phase][0]
+            needed = ""
+            if target_rps and phase == "create":
+                needed = f"{target_rps / ISSUE_REFERENCE_CREATE_RPS:.2f} (600 of the issue's ~800/s)"
+            lines.append(
+                f"| {arrangement} | {LABELS[phase]} | {statistics.median(r.rps for r in phases[phase]):.0f} | "
+                f"{statistics.median(r.rps for r in ref[phase]):.0f} | {statistics.median(ratios):.2f} "
+                f"({min(ratios):.2f}-{max(ratios):.2f}) | {needed} |"
+            )
+    if not lines:
+        return ""
+    head = (
+        "| server | endpoint | service req/s | reference req/s | share median (min-max) | share the target implies |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    return head + "\n".join(lines) + "\n"
+
+
 def cpu_table(results: dict[str, dict[str, list[PhaseResult]]]) -> str:
     head = (
-        "| gunicorn | endpoint | gunicorn | postgres | redis | wrk | whole machine | load avg | idle-box ceiling req/s | new PG connections | busiest worker's CPU share |\n"
+        "| server | endpoint | web | postgres | redis | wrk | whole machine | load avg | idle-box ceiling req/s | new PG connections | busiest worker's CPU share |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for arrangement, phase, s in summaries(results):
         c = s["cpu"]
         lines.append(
-            f"| {arrangement} | {phase} | {c.get('gunicorn', 0):.2f} | {c.get('postgres', 0):.2f} | "
+            f"| {arrangement} | {phase} | {c.get('web', 0):.2f} | {c.get('postgres', 0):.2f} | "
             f"{c.get('redis', 0):.2f} | {c.get('wrk', 0):.2f} | {c.get('all', 0):.2f} | {s['load']:.2f} | "
             f"{ceiling(c):.0f} | {s['new_conns']} | {s['busiest']:.2f} |"
         )
@@ -916,7 +974,7 @@ def cpu_table(results: dict[str, dict[str, list[PhaseResult]]]) -> str:
 
 def ceiling(cpu: dict[str, float]) -> float:
     """Requests/s the cores could serve if only this benchmark ran: nproc / own CPU per request."""
-    own = sum(cpu.get(k, 0) for k in ("gunicorn", "postgres", "redis", "wrk"))
+    own = sum(cpu.get(k, 0) for k in ("web", "postgres", "redis", "wrk"))
     return (os.cpu_count() or 1) * 1000 / own if own else 0.0
 
 
@@ -946,7 +1004,7 @@ def main() -> None:
     parser.add_argument(
         "--configs",
         default=f"{os.environ.get('WEB_CONCURRENCY', '2')}x{os.environ.get('WEB_THREADS', '4')}",
-        help="gunicorn arrangements WORKERSxTHREADS[:DB_POOL_SIZE], comma separated (default: WEB_CONCURRENCY x WEB_THREADS or 2x4)",
+        help="server arrangements WORKERSxTHREADS[:DB_POOL_SIZE], comma separated (default: WEB_CONCURRENCY x WEB_THREADS or 2x4)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per arrangement (spread reported)")
     parser.add_argument("--contention-quota", type=int, default=2000)
@@ -964,6 +1022,12 @@ def main() -> None:
         default=0,
         metavar="N",
         help="instead of the load run: in-process CPU/round-trip breakdown over N requests per endpoint",
+    )
+    parser.add_argument(
+        "--no-reference",
+        dest="reference",
+        action="store_false",
+        help="skip the reference app (bench/reference_app.py) run after each phase",
     )
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/PERFORMANCE.md")
     args = parser.parse_args()
@@ -987,22 +1051,28 @@ def main() -> None:
         for workers, threads, pool in arrangements:
             name = f"{workers}x{threads}" + (f" pool {pool}" if pool is not None else "")
             print(
-                f"== gunicorn {workers} workers x {threads} threads (gthread), DB_POOL_SIZE "
+                f"== web server {workers} workers x {threads} threads, DB_POOL_SIZE "
                 f"{pool if pool is not None else os.environ.get('DB_POOL_SIZE', threads)}, run {rep + 1}/{args.repeat}",
                 flush=True,
             )
-            rows = run_arrangement(
+            rows, ref_rows = run_arrangement(
                 args, wrk, workers, threads, pool, f"{name.replace(' ', '')}-r{rep}-{int(time.time())}"
             )
             for r in rows:
                 results.setdefault(name, defaultdict(list))[r.phase].append(r)
+            for r in ref_rows:
+                results.setdefault(name + REFERENCE_SUFFIX, defaultdict(list))[r.phase].append(r)
     load_end = Path("/proc/loadavg").read_text().split()[:3]
 
     ratelimit = {k: os.environ.get(k, v) for k, v in RATELIMITS.items()}
     summary = table(results)
     cpu = cpu_table(results)
+    shares = share_table(results)
     print()
     print(summary)
+    if shares:
+        print("The service as a share of the reference app, run by run:")
+        print(shares)
     print("CPU ms per request (from /proc; 'whole machine' includes other tenants):")
     print(cpu)
     record_summary(results)
@@ -1019,17 +1089,18 @@ Run {started:%Y-%m-%d %H:%M} UTC: `python bench/api_load.py --duration {args.dur
 
 - Machine: {machine()}. Load average at start {" / ".join(load_start)}, at end {" / ".join(load_end)} (1/5/15 min); the
   machine is shared, so other processes compete for the cores during the run (the per-phase 1-minute load average is in the CPU table).
-- Service: `gunicorn wsgi:app --config gunicorn.conf.py` (gthread, keepalive 5 s, no access log), WEB_CONCURRENCY x WEB_THREADS
+- Service: `python -m api.serve` (Granian {granian_version()}, WSGI, HTTP/1.1 keep-alive, no access log), WEB_CONCURRENCY x WEB_THREADS
   as in the first column; APP_ENV=production, PostgreSQL (pool DB_POOL_SIZE = WEB_THREADS + {os.environ.get("DB_MAX_OVERFLOW", "5")} overflow per process unless the first column names a pool), Redis db 9, no worker running (jobs queue in Redis, flushed before each phase).
   Rate limiting on (api/ratelimit.py: fixed windows in Redis, one Lua call per request) with raised limits:
-  {", ".join(f"{k}={v}" for k, v in ratelimit.items())}. Logging: production default (LOG_LEVEL=INFO, JSON, one line per request, to var/bench-api-gunicorn.log).
+  {", ".join(f"{k}={v}" for k, v in ratelimit.items())}. Logging: production default (LOG_LEVEL=INFO, JSON, one line per request, to var/bench-api-web.log).
 - Load: {wrk_version(wrk)}, 2 threads, {args.connections} connections, {args.duration} s per phase after a {WARMUP_SECONDS} s warm-up; 64 member users, the token rotates per request; every create carries a unique Idempotency-Key.
   wrk is closed-loop: latencies are per answered request at the rate the server sustained.
 - Spread: with --repeat N the req/s column shows median (min-max) over N runs and p99 the median (max).
 
 {summary}
+{"The service as a share of the reference app (bench/reference_app.py: the issue's minimal raw-SQL endpoints without any check, same server arrangement, same data, each phase run right after the service's):" + chr(10) + chr(10) + shares if shares else ""}
 CPU milliseconds per request by component (median over runs, read from /proc; "whole machine" is all busy CPU on
-the box divided by this phase's requests, so it includes other tenants; "idle-box ceiling" = cores / (gunicorn +
+the box divided by this phase's requests, so it includes other tenants; "idle-box ceiling" = cores / (web +
 postgres + redis + wrk CPU per request): what this arrangement could reach if nothing else ran):
 
 {cpu}
