@@ -1,0 +1,72 @@
+"""The hand-written task document is exactly what `TaskSchema` (the documented shape) dumps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from shared import tasks
+from shared.app import storage
+from shared.db import db
+from shared.models import Task
+from shared.schemas import OPTIONAL_KEYS, TaskSchema, result_links, task_document
+
+AWARE = datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=UTC)
+CASES = {
+    "pending, nothing optional": {},
+    "success with results and every timestamp": {
+        "status": "success",
+        "result_urls": ["results/a/1.png", "https://cdn.example.com/2.png"],
+        "progress": 100,
+        "started_at": AWARE + timedelta(seconds=1),
+        "completed_at": AWARE + timedelta(seconds=2, microseconds=999),
+    },
+    "failed with a message and unicode params": {
+        "status": "failed",
+        "error_message": "图片无法解码 \u2028 <b>",
+        "params": {"productDescription": "红色连衣裙 \U0001f457", "nested": {"a": [1, 2]}},
+        "started_at": AWARE,
+        "completed_at": AWARE,
+    },
+    "naive timestamps are UTC (SQLite)": {"created_at": AWARE.replace(tzinfo=None)},
+    "another offset is converted to UTC": {"updated_at": AWARE.astimezone(timezone(timedelta(hours=8)))},
+    "empty params and no result list": {"params": {}, "result_urls": None},
+}
+
+
+def schema_document(task, files, lifetime):
+    expected = TaskSchema().dump(task._mapping if hasattr(task, "_mapping") else task)
+    expected["resultUrls"] = result_links(task.result_urls or [], files, lifetime)
+    return {k: v for k, v in expected.items() if not (k in OPTIONAL_KEYS and v is None)}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_hand_written_document_equals_the_schema_dump(app, make_user, case):
+    user_id = make_user(quota=1).id
+    values = {
+        "id": f"doc{abs(hash(case)) % 10**12:012d}",
+        "user_id": user_id,
+        "type": "basic_clean",
+        "status": "pending",
+        "input_image_url": "https://images.example.com/p.jpg",
+        "params": {"template": "all"},
+        "result_urls": [],
+        "progress": 0,
+        "created_at": AWARE,
+        "updated_at": AWARE,
+        **CASES[case],
+    }
+    files, lifetime = storage(), 3600
+    in_memory = Task(**values)
+    assert task_document(in_memory, files, lifetime) == schema_document(in_memory, files, lifetime)
+
+    db.session.add(Task(**{**values, "result_urls": values["result_urls"] or []}))
+    db.session.commit()
+    db.session.expunge_all()
+    row = tasks.read_owned(values["id"], user_id)  # the detail path's row
+    got = task_document(row, files, lifetime)
+    assert got == schema_document(row, files, lifetime)
+    assert got["createdAt"].endswith("Z") and got["id"] == values["id"]
+    page, _ = tasks.list_for_user(user_id, limit=5, offset=0)  # the list path's rows
+    assert [task_document(r, files, lifetime) for r in page] == [got]
