@@ -34,7 +34,8 @@ class NoSessions(SessionInterface):
 
 
 def create_app(config: Config | None = None) -> Flask:
-    app = create_base_app(config, import_name=__name__)
+    config = config or Config()
+    app = create_base_app(config, import_name=__name__, ping_idle_seconds=config.DB_PING_IDLE_SECONDS)
     app.session_interface = NoSessions()
     settings = app.extensions["settings"]
     logs.configure(settings.LOG_LEVEL, settings.LOG_FORMAT)

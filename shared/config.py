@@ -77,9 +77,12 @@ class Config:
         default_db = "sqlite:///" + str(ROOT / "instance" / "app.db")
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(_str(env, "DATABASE_URL", default_db))
         self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+        # The web process pings a pooled connection only after it sat idle this long (the worker
+        # pings on every checkout); see shared.app.ping_when_idle.
+        self.DB_PING_IDLE_SECONDS = float(_str(env, "DB_PING_IDLE_SECONDS", "1"))
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
             self.SQLALCHEMY_ENGINE_OPTIONS.update(
-                # One connection per gunicorn thread (WEB_THREADS, default 4): no churn under load.
+                # One connection per web server thread (WEB_THREADS, default 4): no churn under load.
                 pool_size=_int(env, "DB_POOL_SIZE", _int(env, "WEB_THREADS", 4)),
                 max_overflow=_int(env, "DB_MAX_OVERFLOW", 5),
                 pool_timeout=_int(env, "DB_POOL_TIMEOUT", 5),
