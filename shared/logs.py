@@ -11,10 +11,17 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from functools import lru_cache
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 REDACTED_KEYS = ("password", "token", "authorization", "secret")
+
+
+@lru_cache(maxsize=1024)
+def redacted(key: str) -> bool:
+    """Whether a field is left out of log lines (its name mentions a secret); decided once per name."""
+    return any(word in key.lower() for word in REDACTED_KEYS)
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,7 +36,7 @@ class JsonFormatter(logging.Formatter):
         if rid:
             entry["request_id"] = rid
         for key, value in getattr(record, "fields", {}).items():
-            if not any(word in key.lower() for word in REDACTED_KEYS):
+            if not redacted(key):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

@@ -143,3 +143,19 @@ def test_request_log_lines_are_json_with_the_request_id(client, auth, make_user)
     assert (
         client.get("/healthz", headers={"X-Request-ID": "bad id <x>"}).headers["X-Request-ID"] != "bad id <x>"
     )
+
+
+def test_fields_naming_a_secret_stay_out_of_log_lines():
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "msg", None, None)
+    record.fields = {
+        "password": "p1",
+        "api_Token": "t1",
+        "clientSecret": "s1",
+        "Authorization": "a1",
+        "path": "/x",
+    }
+    for _ in range(2):  # the second time from the per-name cache
+        entry = json.loads(logs.JsonFormatter().format(record))
+        assert entry["path"] == "/x"
+        assert not {"password", "api_Token", "clientSecret", "Authorization"} & set(entry)
+        assert not {"p1", "t1", "s1", "a1"} & set(entry.values())
