@@ -54,14 +54,21 @@ def dispose(web) -> None:
         db.engine.dispose()
 
 
-def test_an_idle_dead_connection_is_replaced_before_use(app, make_user):
-    user = make_user(quota=1)
-    web = web_app("0")  # every checkout counts as idle: always checked
+def killed_after_one_request(idle_seconds: str, user) -> tuple:
+    """A web app with that idle setting whose one pooled connection served a request and was then
+    terminated on the server: (web app, its test client, the user's headers, the dead backend pid)."""
+    web = web_app(idle_seconds)
     client = web.test_client()
     headers = Auth(client).headers(user)
     assert detail(client, headers)[0] == 404
     dead = pooled_pid(web)
     terminate(dead)
+    return web, client, headers, dead
+
+
+def test_an_idle_dead_connection_is_replaced_before_use(app, make_user):
+    # "0": every checkout counts as idle, so every connection is checked before use.
+    web, client, headers, dead = killed_after_one_request("0", make_user(quota=1))
 
     status, body = detail(client, headers)
 
@@ -71,13 +78,8 @@ def test_an_idle_dead_connection_is_replaced_before_use(app, make_user):
 
 
 def test_a_busy_dead_connection_fails_one_request_then_the_pool_recovers(app, make_user):
-    user = make_user(quota=1)
-    web = web_app("3600")  # never idle long enough: never checked
-    client = web.test_client()
-    headers = Auth(client).headers(user)
-    assert detail(client, headers)[0] == 404
-    dead = pooled_pid(web)
-    terminate(dead)
+    # "3600": never idle long enough, so never checked.
+    web, client, headers, dead = killed_after_one_request("3600", make_user(quota=1))
 
     first_status, first = detail(client, headers)
     second_status, second = detail(client, headers)
