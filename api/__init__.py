@@ -14,7 +14,7 @@ from shared.config import Config
 from shared.db import db
 from shared.workflows import load_workflows
 
-from . import dashboard, observability
+from . import body, dashboard, observability
 from .auth import VerifiedTokens
 from .errors import register_error_handlers, register_jwt_error_handlers
 from .extensions import jwt, migrate, rate_limiter
@@ -50,6 +50,7 @@ def create_app(config: Config | None = None) -> Flask:
     rate_limiter.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     observability.init_app(app)
+    app.after_request(body.finish_reading_body)
     register_error_handlers(app)
     register_jwt_error_handlers(app)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Response, current_app, request
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import ClientDisconnected
 
 from shared.errors import BadRequest
 
@@ -21,6 +22,28 @@ def json_body() -> Any:
     if data is None:
         raise BadRequest("malformed JSON body")
     return data
+
+
+def finish_reading_body(response: Response) -> Response:
+    """Read and drop what the view left unread of the request body (after-request hook).
+
+    A request refused before its body was read (415, 401, 404, ...) leaves the body on the
+    socket. If that body arrived after the headers, the HTTP server closes the keep-alive
+    connection once the answer is sent, without saying so, and a client that sends its next
+    request on that connection gets a transport error instead of an answer (found by the chaos
+    corpus: RELIABILITY.md, B7). Bodies up to MAX_CONTENT_LENGTH are drained here; a larger one
+    was refused with 413 and is left to the server.
+    """
+    length = request.content_length
+    if not length or length > current_app.config["MAX_CONTENT_LENGTH"]:
+        return response
+    stream = request.stream
+    try:
+        while not stream.is_exhausted and stream.read(64 * 1024):
+            pass
+    except (ClientDisconnected, OSError):
+        pass  # the client went away: nothing left to keep alive
+    return response
 
 
 def load_body(schema: Schema) -> dict[str, Any]:
