@@ -3,7 +3,7 @@
 Granian (a Rust HTTP server) parses requests and writes responses outside the GIL; the WSGI app
 runs in each worker process's pool of blocking threads. Against gunicorn's gthread workers with
 the same processes and threads it served 1.6x the /healthz requests per CPU second and 1.2-1.3x
-the task reads (bench/api_load.py, docs/PERFORMANCE.md; decision in docs/DECISIONS.md).
+the task reads (1.1-1.4x the creates) (bench/api_load.py, docs/PERFORMANCE.md; decision in docs/DECISIONS.md).
 
 Settings come from the environment, as on a dyno:
   HOST (0.0.0.0), PORT (5000)
@@ -77,7 +77,6 @@ def server(target: str = "wsgi:app") -> Granian:
         workers_max_rss=max_rss or None,
         log_level=LogLevels(level) if level in LogLevels.__members__ else LogLevels.info,
         log_dictconfig=log_config(os.environ.get("LOG_FORMAT", "json")),
-        working_dir=None,
     )
 
 

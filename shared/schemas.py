@@ -16,11 +16,7 @@ class Timestamp(fields.DateTime):
     """ISO 8601 in UTC with a `Z` suffix (SQLite returns naive datetimes; they are UTC)."""
 
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return _timestamp(value)
 
 
 class StringId(fields.Field):

@@ -59,7 +59,11 @@ def test_hand_written_document_equals_the_schema_dump(app, make_user, case):
     }
     files, lifetime = storage(), 3600
     in_memory = Task(**values)
-    assert task_document(in_memory, files, lifetime) == schema_document(in_memory, files, lifetime)
+    document = task_document(in_memory, files, lifetime)
+    assert document == schema_document(in_memory, files, lifetime)
+    # The format itself, pinned apart from the helper both share: UTC, milliseconds, "Z" (every
+    # case holds this instant, naive or in another offset).
+    assert document["createdAt"] == document["updatedAt"] == "2026-11-28T01:02:03.456Z"
 
     db.session.add(Task(**{**values, "result_urls": values["result_urls"] or []}))
     db.session.commit()
@@ -67,6 +71,7 @@ def test_hand_written_document_equals_the_schema_dump(app, make_user, case):
     row = tasks.read_owned(values["id"], user_id)  # the detail path's row
     got = task_document(row, files, lifetime)
     assert got == schema_document(row, files, lifetime)
-    assert got["createdAt"].endswith("Z") and got["id"] == values["id"]
+    assert got["id"] == values["id"]
+    assert got["createdAt"] == got["updatedAt"] == "2026-11-28T01:02:03.456Z"
     page, _ = tasks.list_for_user(user_id, limit=5, offset=0)  # the list path's rows
     assert [task_document(r, files, lifetime) for r in page] == [got]
