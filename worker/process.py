@@ -13,7 +13,9 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import time
+from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -21,6 +23,8 @@ from rq import SimpleWorker
 from rq.cron import CronScheduler
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.scripts import release_lock
 from rq.worker_pool import WorkerPool
 
 from shared import logs, queues
@@ -140,6 +144,7 @@ class Pool(WorkerPool):
             return
         try:
             release_job_of_dead_worker(self.connection, worker_data.name)
+            stop_orphaned_scheduler(self.connection, self._queue_names)
         except RedisError:
             # Workers die when Redis goes away mid-job; the pool must outlive that and respawn
             # them. The job is left to the reconciler (or rq's abandoned-job handling).
@@ -171,6 +176,48 @@ def release_job_of_dead_worker(redis: Redis, worker_name: str) -> str | None:
         job.set_status(JobStatus.FAILED)
         log.warning("worker %s died running job %s; the reconciler will resume its task", worker_name, job_id)
     return job_id
+
+
+def stop_orphaned_scheduler(redis: Redis, queue_names: list[str]) -> str | None:
+    """Stop a scheduler process whose worker died, and free rq's scheduler locks it holds.
+
+    Each worker forks rq's scheduler (it moves due `enqueue_in` jobs, e.g. RunningHub polls,
+    onto their queues) after taking the scheduler locks. A SIGKILLed worker leaves that process
+    behind, still holding the locks, and a respawned worker tries the locks again only in its
+    maintenance pass, every 10 minutes: until then scheduled jobs depend on the orphan. So the
+    pool stops it (SIGKILL: it may be stuck) and deletes the locks it owned before the respawn,
+    and the new worker's scheduler takes over at once. Only a scheduler on this host whose parent
+    is no rq worker of this host (another pool's live worker keeps its own) is touched. Returns the
+    stopped scheduler's name, if any.
+    """
+    host = socket.gethostname()
+    workers = {w.pid for w in SimpleWorker.all(connection=redis) if w.hostname == host}
+    owners = {redis.get(RQScheduler.get_locking_key(name)) for name in queue_names} - {None}
+    for owner in (o.decode() for o in owners):
+        info = {k.decode(): v.decode() for k, v in redis.hgetall(SCHEDULER_KEY_TEMPLATE % owner).items()}
+        if info.get("hostname") != host or not info.get("pid", "").isdigit():
+            continue
+        pid = int(info["pid"])
+        parent = _parent_pid(pid)
+        if parent is None or parent in workers:
+            continue  # gone already (its locks expire), or a live worker's own scheduler
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        for name in queue_names:
+            release_lock(redis, RQScheduler.get_locking_key(name), owner)
+        redis.delete(SCHEDULER_KEY_TEMPLATE % owner)
+        log.warning("stopped scheduler %s (pid %d) left by a dead worker; its locks are free", owner, pid)
+        return owner
+    return None
+
+
+def _parent_pid(pid: int) -> int | None:
+    """The parent of a process on this host, from /proc; None if there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # fields after "(comm)": state, ppid, ...
 
 
 def main(config: Config | None = None) -> None:

@@ -47,3 +47,40 @@ def test_pool_outlives_a_dead_worker_while_redis_is_down(caplog):
     pool = Pool(["images"], connection=nothing_listens, num_workers=1, config=ConfigForTests())
     pool.handle_dead_worker(WorkerData(name="gone", pid=123456, process=None))
     assert "could not release the job of dead worker gone" in caplog.text
+
+
+def test_a_killed_workers_scheduler_is_stopped_and_its_locks_pass_to_the_respawned_worker(
+    start_worker, redis
+):
+    """rq's scheduler process outlives a SIGKILLed worker, holding the scheduler locks; the
+    respawned worker would try them again only after 10 minutes. The pool stops the orphan and
+    frees its locks, so the new worker's scheduler moves due `enqueue_in` jobs at once."""
+    import os
+
+    from rq import Worker
+    from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+
+    from tests.conftest import wait_for
+    from worker.process import _parent_pid
+
+    lock = RQScheduler.get_locking_key("runninghub")
+    start_worker(WORKER_PROCESSES="1", WORKER_RUN_CRON="0")
+    wait_for(
+        lambda: redis.get(lock) and redis.exists(SCHEDULER_KEY_TEMPLATE % redis.get(lock).decode()),
+        timeout=30,
+    )
+    owner = redis.get(lock).decode()
+    scheduler_pid = int(redis.hget(SCHEDULER_KEY_TEMPLATE % owner, "pid"))
+    (worker,) = Worker.all(connection=redis)
+    assert _parent_pid(scheduler_pid) == worker.pid
+
+    os.kill(worker.pid, signal.SIGKILL)
+
+    wait_for(lambda: _parent_pid(scheduler_pid) is None, timeout=15, message="the orphaned scheduler stopped")
+    wait_for(
+        lambda: redis.get(lock) not in (None, owner.encode()),
+        timeout=15,
+        message="the respawned worker's scheduler took the lock",
+    )
+    new_pid = int(redis.hget(SCHEDULER_KEY_TEMPLATE % redis.get(lock).decode(), "pid"))
+    assert _parent_pid(new_pid) in {w.pid for w in Worker.all(connection=redis)}
