@@ -21,9 +21,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.cron import CronScheduler
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import NoSuchJobError, SchedulerNotFound
 from rq.job import Job, JobStatus
-from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.scheduler import RQScheduler
 from rq.scripts import release_lock
 from rq.worker_pool import WorkerPool
 
@@ -194,10 +194,13 @@ def stop_orphaned_scheduler(redis: Redis, queue_names: list[str]) -> str | None:
     workers = {w.pid for w in SimpleWorker.all(connection=redis) if w.hostname == host}
     owners = {redis.get(RQScheduler.get_locking_key(name)) for name in queue_names} - {None}
     for owner in (o.decode() for o in owners):
-        info = {k.decode(): v.decode() for k, v in redis.hgetall(SCHEDULER_KEY_TEMPLATE % owner).items()}
-        if info.get("hostname") != host or not info.get("pid", "").isdigit():
+        try:
+            scheduler = RQScheduler.fetch(owner, redis)
+        except SchedulerNotFound:
             continue
-        pid = int(info["pid"])
+        if scheduler.hostname != host:
+            continue
+        pid = scheduler.pid
         parent = _parent_pid(pid)
         if parent is None or parent in workers:
             continue  # gone already (its locks expire), or a live worker's own scheduler
@@ -205,7 +208,7 @@ def stop_orphaned_scheduler(redis: Redis, queue_names: list[str]) -> str | None:
             os.kill(pid, signal.SIGKILL)
         for name in queue_names:
             release_lock(redis, RQScheduler.get_locking_key(name), owner)
-        redis.delete(SCHEDULER_KEY_TEMPLATE % owner)
+        scheduler.register_death()
         log.warning("stopped scheduler %s (pid %d) left by a dead worker; its locks are free", owner, pid)
         return owner
     return None
