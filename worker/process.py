@@ -186,7 +186,9 @@ def stop_orphaned_scheduler(redis: Redis, queue_names: list[str]) -> str | None:
     behind, still holding the locks, and a respawned worker tries the locks again only in its
     maintenance pass, every 10 minutes: until then scheduled jobs depend on the orphan. So the
     pool stops it (SIGKILL: it may be stuck) and deletes the locks it owned before the respawn,
-    and the new worker's scheduler takes over at once. Only a scheduler on this host whose parent
+    and the new worker's scheduler takes over at once; the locks of a scheduler process that is
+    already gone are freed the same way (they would outlive it by their 61 s TTL, and the respawned
+    worker would not look again for 10 minutes). Only a scheduler on this host whose parent
     is no rq worker of this host (another pool's live worker keeps its own) is touched. Returns the
     stopped scheduler's name, if any.
     """
@@ -202,10 +204,11 @@ def stop_orphaned_scheduler(redis: Redis, queue_names: list[str]) -> str | None:
             continue
         pid = scheduler.pid
         parent = _parent_pid(pid)
-        if parent is None or parent in workers:
-            continue  # gone already (its locks expire), or a live worker's own scheduler
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        if parent in workers:
+            continue  # a live worker's own scheduler
+        if parent is not None:  # still running without its worker (None: already gone)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         for name in queue_names:
             release_lock(redis, RQScheduler.get_locking_key(name), owner)
         scheduler.register_death()

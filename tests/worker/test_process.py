@@ -84,3 +84,25 @@ def test_a_killed_workers_scheduler_is_stopped_and_its_locks_pass_to_the_respawn
     )
     new_pid = int(redis.hget(SCHEDULER_KEY_TEMPLATE % redis.get(lock).decode(), "pid"))
     assert _parent_pid(new_pid) in {w.pid for w in Worker.all(connection=redis)}
+
+
+def test_the_locks_of_a_scheduler_process_already_gone_are_freed(redis):
+    """A scheduler that died with its worker leaves its locks for their TTL; a respawned worker
+    would look again only after 10 minutes, so the pool frees them at once."""
+    import socket
+    import subprocess
+
+    from rq.scheduler import RQScheduler
+
+    from worker.process import stop_orphaned_scheduler
+
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    ghost = RQScheduler(["runninghub"], connection=redis, name="ghost")
+    ghost.register_birth()
+    redis.hset(ghost.key, mapping={"pid": str(finished.pid), "hostname": socket.gethostname()})
+    lock = RQScheduler.get_locking_key("runninghub")
+    redis.set(lock, "ghost", ex=61)
+
+    assert stop_orphaned_scheduler(redis, ["runninghub"]) == "ghost"
+    assert redis.get(lock) is None
