@@ -21,7 +21,7 @@ from shared.errors import Unauthorized
 from shared.models import TERMINAL_STATUSES, User
 from shared.schemas import task_document
 
-from ..auth import current_user
+from ..auth import account_of, current_user
 
 bp = Blueprint("events", __name__, url_prefix="/api/task")
 
@@ -35,10 +35,7 @@ def _stream_user() -> User:
             raise Unauthorized("invalid token") from exc
         if claims.get("type") != "access":
             raise Unauthorized("wrong token type: an access token is required")
-        user = db.session.get(User, int(claims["sub"]))
-        if user is None or not user.is_active:
-            raise Unauthorized("invalid token")
-        return user
+        return account_of(str(claims["sub"]))
     return current_user()
 
 
