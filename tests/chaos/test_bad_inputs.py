@@ -24,8 +24,9 @@ from typing import Any
 import jwt
 from PIL import Image
 
+from tests.photos import png_bomb, product_photo
+
 from .cluster import SECRET_KEY, Api, Stack
-from .images import png_bomb, product_photo
 from .invariants import check_invariants
 
 INJECTIONS = [

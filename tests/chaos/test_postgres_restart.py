@@ -24,8 +24,9 @@ import uuid
 import pytest
 import requests
 
+from tests.photos import product_photo
+
 from .cluster import Stack
-from .images import product_photo
 from .invariants import check_invariants
 
 THREADS = 3

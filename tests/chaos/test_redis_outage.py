@@ -16,9 +16,9 @@ import time
 import pytest
 
 from tests.conftest import wait_for
+from tests.photos import product_photo
 
 from .cluster import Stack
-from .images import product_photo
 from .invariants import check_invariants
 
 BATCH = 12

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from .images import product_photo
+from tests.photos import product_photo
+
 from .invariants import check_invariants
 
 TASKS = 50

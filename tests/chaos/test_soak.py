@@ -13,8 +13,9 @@ import time
 import pytest
 from rq import Worker
 
+from tests.photos import product_photo
+
 from .cluster import Stack
-from .images import product_photo
 from .invariants import check_invariants
 
 TOTAL = int(os.environ.get("CHAOS_SOAK_TASKS", "1000"))

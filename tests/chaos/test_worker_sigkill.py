@@ -18,9 +18,9 @@ from rq import Worker
 from rq.job import Job
 
 from tests.conftest import wait_for
+from tests.photos import product_photo
 
 from .cluster import Stack
-from .images import product_photo
 from .invariants import check_invariants
 
 SEED = 8

@@ -18,6 +18,7 @@ from shared import quota
 from shared.db import db
 from shared.models import QuotaLedger, Task
 from tests.conftest import ConfigForTests, app_with, wait_for
+from tests.photos import png_bomb, product_photo
 
 REAL_PIPELINE = {"JOB_OVERRIDES": "", "WORKER_PRELOAD": "1"}
 
@@ -26,29 +27,6 @@ REAL_PIPELINE = {"JOB_OVERRIDES": "", "WORKER_PRELOAD": "1"}
 def app(database, redis):
     """The API enqueues the shipped basic_clean job (no stub override)."""
     yield from app_with(JOB_OVERRIDES="")
-
-
-def product_photo(
-    width: int = 480, height: int = 360, fmt: str = "JPEG", exif_orientation: int | None = None
-) -> bytes:
-    """A synthetic product shot: a shaded, textured bottle-like shape on a light, noisy backdrop."""
-    rng = np.random.default_rng(7)
-    yy, xx = np.mgrid[0:height, 0:width]
-    background = 200 + 30 * (yy / height)[..., None] + rng.normal(0, 4, (height, width, 1))
-    image = np.repeat(background, 3, axis=2)
-    cx, cy, rx, ry = width / 2, height / 2, width * 0.18, height * 0.38
-    inside = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
-    shade = 0.6 + 0.4 * (1 - np.abs(xx - cx) / rx).clip(0, 1)
-    image[inside] = (np.array([180, 40, 50]) * shade[inside][:, None]) + rng.normal(0, 6, (inside.sum(), 3))
-    pil = Image.fromarray(image.clip(0, 255).astype(np.uint8))
-    out = io.BytesIO()
-    if exif_orientation:
-        exif = Image.Exif()
-        exif[0x0112] = exif_orientation
-        pil.save(out, fmt, quality=90, exif=exif)
-    else:
-        pil.save(out, fmt, quality=90)
-    return out.getvalue()
 
 
 class ImageServer:
@@ -181,12 +159,6 @@ def test_exif_orientation_is_applied(client, auth, make_user, start_worker):
     assert fetch_png(client, link).size == (200, 300)
 
 
-def _bomb() -> bytes:
-    out = io.BytesIO()
-    Image.new("L", (10000, 10000)).save(out, "PNG")
-    return out.getvalue()
-
-
 def test_bad_inputs_fail_with_clear_messages_and_one_refund(client, auth, make_user, start_worker, images):
     photo = product_photo()
     images.routes.update(
@@ -194,7 +166,7 @@ def test_bad_inputs_fail_with_clear_messages_and_one_refund(client, auth, make_u
             "/ok.jpg": (200, photo, 0),
             "/text.jpg": (200, b"<html>not an image</html>" * 10, 0),
             "/truncated.jpg": (200, photo[: len(photo) // 3], 0),
-            "/bomb.png": (200, _bomb(), 0),
+            "/bomb.png": (200, png_bomb(10000), 0),
             "/tiny.png": (200, _png(20, 20), 0),
             "/huge.jpg": (200, b"\xff\xd8\xff" + b"0" * 3_000_000, 0),
             "/slow.jpg": (200, photo, 5),
