@@ -189,8 +189,9 @@ def stop_orphaned_scheduler(redis: Redis, queue_names: list[str]) -> str | None:
     and the new worker's scheduler takes over at once; the locks of a scheduler process that is
     already gone are freed the same way (they would outlive it by their 61 s TTL, and the respawned
     worker would not look again for 10 minutes). Only a scheduler on this host whose parent
-    is no rq worker of this host (another pool's live worker keeps its own) is touched. Returns the
-    stopped scheduler's name, if any.
+    is no rq worker of this host (another pool's live worker keeps its own) is touched, and only a
+    process running this pool's own program is killed (its pid may have been reused since). Returns
+    the stopped scheduler's name, if any.
     """
     host = socket.gethostname()
     workers = {w.pid for w in SimpleWorker.all(connection=redis) if w.hostname == host}
@@ -206,7 +207,9 @@ def stop_orphaned_scheduler(redis: Redis, queue_names: list[str]) -> str | None:
         parent = _parent_pid(pid)
         if parent in workers:
             continue  # a live worker's own scheduler
-        if parent is not None:  # still running without its worker (None: already gone)
+        if parent is not None and parent != os.getpid() and _same_program(pid):
+            # Still running without its worker. A pid now used by another program (or by one of
+            # this pool's own workers) means the scheduler is gone: its locks are freed, nothing killed.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         for name in queue_names:
@@ -215,6 +218,14 @@ def stop_orphaned_scheduler(redis: Redis, queue_names: list[str]) -> str | None:
         log.warning("stopped scheduler %s (pid %d) left by a dead worker; its locks are free", owner, pid)
         return owner
     return None
+
+
+def _same_program(pid: int) -> bool:
+    """Whether a process runs this pool's command line (rq forks its workers and their schedulers)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes() == Path("/proc/self/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _parent_pid(pid: int) -> int | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import threading
+import time
 from pathlib import Path
 
 from worker.process import AppWorker
@@ -55,8 +57,6 @@ def test_a_killed_workers_scheduler_is_stopped_and_its_locks_pass_to_the_respawn
     """rq's scheduler process outlives a SIGKILLed worker, holding the scheduler locks; the
     respawned worker would try them again only after 10 minutes. The pool stops the orphan and
     frees its locks, so the new worker's scheduler moves due `enqueue_in` jobs at once."""
-    import os
-
     from rq import Worker
     from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 
@@ -106,3 +106,32 @@ def test_the_locks_of_a_scheduler_process_already_gone_are_freed(redis):
 
     assert stop_orphaned_scheduler(redis, ["runninghub"]) == "ghost"
     assert redis.get(lock) is None
+
+
+def test_a_scheduler_pid_now_used_by_another_program_is_not_killed(redis):
+    """The scheduler is gone and its pid reused by an unrelated process: its locks are freed, and
+    the process that now holds the pid lives on."""
+    import socket
+    import subprocess
+
+    from rq.scheduler import RQScheduler
+
+    from worker.process import stop_orphaned_scheduler
+
+    # A `sleep` whose parent shell has exited: like an orphan, its parent is no rq worker.
+    out = subprocess.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True)
+    stranger = int(out.stdout)
+    try:
+        ghost = RQScheduler(["runninghub"], connection=redis, name="ghost")
+        ghost.register_birth()
+        redis.hset(ghost.key, mapping={"pid": str(stranger), "hostname": socket.gethostname()})
+        lock = RQScheduler.get_locking_key("runninghub")
+        redis.set(lock, "ghost", ex=61)
+
+        assert stop_orphaned_scheduler(redis, ["runninghub"]) == "ghost"
+        assert redis.get(lock) is None
+        time.sleep(0.3)  # a SIGKILL, had one been sent, has landed by now
+        state = Path(f"/proc/{stranger}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        assert state in ("S", "R")  # still running (killed: a zombie "Z" or gone)
+    finally:
+        os.kill(stranger, signal.SIGKILL)
