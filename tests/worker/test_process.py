@@ -86,23 +86,30 @@ def test_a_killed_workers_scheduler_is_stopped_and_its_locks_pass_to_the_respawn
     assert _parent_pid(new_pid) in {w.pid for w in Worker.all(connection=redis)}
 
 
+def scheduler_holding_the_lock(redis, pid: int) -> str:
+    """Register a scheduler "ghost" on this host with `pid`, holding the runninghub queue's lock; the lock key."""
+    import socket
+
+    from rq.scheduler import RQScheduler
+
+    ghost = RQScheduler(["runninghub"], connection=redis, name="ghost")
+    ghost.register_birth()
+    redis.hset(ghost.key, mapping={"pid": str(pid), "hostname": socket.gethostname()})
+    lock = RQScheduler.get_locking_key("runninghub")
+    redis.set(lock, "ghost", ex=61)
+    return lock
+
+
 def test_the_locks_of_a_scheduler_process_already_gone_are_freed(redis):
     """A scheduler that died with its worker leaves its locks for their TTL; a respawned worker
     would look again only after 10 minutes, so the pool frees them at once."""
-    import socket
     import subprocess
-
-    from rq.scheduler import RQScheduler
 
     from worker.process import stop_orphaned_scheduler
 
     finished = subprocess.Popen(["true"])
     finished.wait()
-    ghost = RQScheduler(["runninghub"], connection=redis, name="ghost")
-    ghost.register_birth()
-    redis.hset(ghost.key, mapping={"pid": str(finished.pid), "hostname": socket.gethostname()})
-    lock = RQScheduler.get_locking_key("runninghub")
-    redis.set(lock, "ghost", ex=61)
+    lock = scheduler_holding_the_lock(redis, finished.pid)
 
     assert stop_orphaned_scheduler(redis, ["runninghub"]) == "ghost"
     assert redis.get(lock) is None
@@ -111,10 +118,7 @@ def test_the_locks_of_a_scheduler_process_already_gone_are_freed(redis):
 def test_a_scheduler_pid_now_used_by_another_program_is_not_killed(redis):
     """The scheduler is gone and its pid reused by an unrelated process: its locks are freed, and
     the process that now holds the pid lives on."""
-    import socket
     import subprocess
-
-    from rq.scheduler import RQScheduler
 
     from worker.process import stop_orphaned_scheduler
 
@@ -122,11 +126,7 @@ def test_a_scheduler_pid_now_used_by_another_program_is_not_killed(redis):
     out = subprocess.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True)
     stranger = int(out.stdout)
     try:
-        ghost = RQScheduler(["runninghub"], connection=redis, name="ghost")
-        ghost.register_birth()
-        redis.hset(ghost.key, mapping={"pid": str(stranger), "hostname": socket.gethostname()})
-        lock = RQScheduler.get_locking_key("runninghub")
-        redis.set(lock, "ghost", ex=61)
+        lock = scheduler_holding_the_lock(redis, stranger)
 
         assert stop_orphaned_scheduler(redis, ["runninghub"]) == "ghost"
         assert redis.get(lock) is None
