@@ -13,7 +13,8 @@ from datetime import timedelta
 
 from redis import Redis
 from rq import Callback, Queue, Retry
-from rq.exceptions import NoSuchJobError
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
 from . import events, logs
@@ -206,12 +207,21 @@ def job_running(redis: Redis, job_id: str) -> bool:
 
 
 def cancel_job(redis: Redis, task_id: str) -> None:
-    """Drop a task's job if it has not started; a running job finds its task ended and stops."""
-    try:
-        job = Job.fetch(task_id, connection=redis)
-        if job.get_status(refresh=False) in ("queued", "scheduled", "deferred"):
-            job.cancel()
-    except NoSuchJobError:
-        return
-    except Exception:
-        log.warning("could not cancel job %s", task_id, exc_info=True)
+    """Drop the task's jobs that have not started and stop the one running, after its task ended.
+
+    A stopped job frees its worker at once (`worker.stop`); rq marks it stopped, never retried.
+    A job between dequeue and start finds its task ended and skips the work.
+    """
+    pointer = redis.get(current_job_key(task_id))
+    for job_id in dict.fromkeys([task_id, pointer.decode() if pointer else task_id]):
+        try:
+            job = Job.fetch(job_id, connection=redis)
+            status = job.get_status(refresh=False)
+            if status in ("queued", "scheduled", "deferred"):
+                job.cancel()
+            elif status == "started":
+                send_stop_job_command(redis, job_id)
+        except (NoSuchJobError, InvalidJobOperation):
+            continue
+        except Exception:
+            log.warning("could not cancel job %s", job_id, exc_info=True)

@@ -31,12 +31,14 @@ from shared import logs, queues
 from shared.config import Config
 
 from .app import app_context, get_app
+from .stop import StoppableJobs
 
 log = logging.getLogger(__name__)
 
 
-class AppWorker(SimpleWorker):
-    """A SimpleWorker that builds its app and preloads job resources before taking jobs."""
+class AppWorker(StoppableJobs, SimpleWorker):
+    """A SimpleWorker that builds its app, preloads job resources before taking jobs, and stops
+    a running job when asked (a cancelled task)."""
 
     def perform_job(self, job, queue, execution=None) -> bool:
         """Carry the request id that created the task into the job's log lines."""
