@@ -103,6 +103,8 @@ class Config:
         self.RECONCILE_INTERVAL_SECONDS = _int(env, "RECONCILE_INTERVAL_SECONDS", 60)
         self.RECONCILE_GRACE_SECONDS = _int(env, "RECONCILE_GRACE_SECONDS", 30)
         self.IDEMPOTENCY_TTL_SECONDS = _int(env, "IDEMPOTENCY_TTL_SECONDS", 48 * 3600)
+        # Tasks one user may have pending or processing at once (0: no limit); a create beyond is 429/1005.
+        self.MAX_ACTIVE_TASKS_PER_USER = _int(env, "MAX_ACTIVE_TASKS_PER_USER", 10)
 
         self.WORKER_QUEUES = [q for q in _str(env, "WORKER_QUEUES", "").split(",") if q]
         self.WORKER_PROCESSES = _int(env, "WORKER_PROCESSES", 0)

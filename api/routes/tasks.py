@@ -163,7 +163,13 @@ def _create(
     # A repeated key conflicts on the idempotency record's primary key; create_task then replays.
     idempotency = (key, tasks.request_fingerprint(raw)) if key else None
     created = tasks.create_task(
-        user_id, task_type, url, params, webhook_url=webhook_url, idempotency=idempotency
+        user_id,
+        task_type,
+        url,
+        params,
+        webhook_url=webhook_url,
+        idempotency=idempotency,
+        active_limit=current_app.config["MAX_ACTIVE_TASKS_PER_USER"],
     )
     if not created.replayed:
         _enqueue(created.task_id, created.task_type)
