@@ -109,6 +109,8 @@ class Config:
         self.WORKER_QUEUES = [q for q in _str(env, "WORKER_QUEUES", "").split(",") if q]
         self.WORKER_PROCESSES = _int(env, "WORKER_PROCESSES", 0)
         self.WORKER_RUN_CRON = _bool(env, "WORKER_RUN_CRON", True)
+        # Webhook deliveries in a worker process of their own, never ahead of image jobs.
+        self.WORKER_WEBHOOK_LANE = _bool(env, "WORKER_WEBHOOK_LANE", True)
         self.WORKER_SHUTDOWN_GRACE_SECONDS = _int(env, "WORKER_SHUTDOWN_GRACE_SECONDS", 20)
         self.RETRY_DELAY_FACTOR = float(_str(env, "RETRY_DELAY_FACTOR", "1"))
         self.WORKER_PRELOAD = _bool(env, "WORKER_PRELOAD", True)

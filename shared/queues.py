@@ -30,8 +30,12 @@ MAINTENANCE = "maintenance"
 WEBHOOKS = "webhooks"
 """Deliveries of task ends to clients' webhook URLs: a slow receiver never holds up task work."""
 
-ALL_QUEUES = (MAINTENANCE, WEBHOOKS, RUNNINGHUB, IMAGES)
-"""Default order a worker listens in: cheap, latency-sensitive queues first."""
+ALL_QUEUES = (MAINTENANCE, RUNNINGHUB, IMAGES, WEBHOOKS)
+"""Default order a worker listens in: cheap, latency-sensitive queues first; deliveries last."""
+
+LANE_QUEUES = (WEBHOOKS,)
+"""Queues served by a worker process of their own (`WORKER_WEBHOOK_LANE`), not by the task workers:
+a delivery waits up to its timeouts on a client's server, and could otherwise hold the workers."""
 
 CANCEL_MODEL_JOB = "worker.jobs.models.cancel_model_pose12"
 """Cancels a model task's RunningHub render and frees its slot after our cancel or timeout."""
