@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request, send_file
 from sqlalchemy import Row
 
-from shared import events, inputs, lifecycle, queues, tasks, webhooks
+from shared import events, inputs, lifecycle, queues, results, tasks, webhooks
 from shared.app import redis_client, storage
 from shared.archive import results_zip
 from shared.db import db
@@ -107,6 +107,8 @@ def update_status(task_id: str):
         db.session.rollback()
         raise Conflict(f"illegal status transition to {data['status']!r}")
     db.session.commit()
+    if data["status"] == "failed":
+        results.discard(storage(), task_id)
     return jsonify(success=True, message="status updated")
 
 
@@ -120,6 +122,7 @@ def cancel(task_id: str):
         )
     db.session.commit()
     queues.cancel_job(redis_client(), task.id)
+    results.discard(storage(), task.id)
     if task.type == "model_pose12":
         queues.enqueue_follow_up(redis_client(), queues.CANCEL_MODEL_JOB, task.id)
     db.session.refresh(task)

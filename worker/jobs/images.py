@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared import results
 from shared.app import settings, storage
 
 from ..inputs import load_input_image
@@ -15,7 +16,7 @@ def process_basic_clean(task_id: str) -> str:
 
 
 def basic_clean(task: TaskSnapshot, progress: Progress) -> list[str]:
-    """Decode → matting → white background → enhancement; store each output once under the task."""
+    """Decode → matting → white background → enhancement; store each output under the task."""
     image = load_input_image(task.input_image_url)
     progress(STAGES["decoded"])
     outputs = run_basic_clean(
@@ -28,7 +29,7 @@ def basic_clean(task: TaskSnapshot, progress: Progress) -> list[str]:
     store = storage()
     keys = []
     for name, data in outputs:
-        key = f"tasks/{task.id}/{name}"
+        key = results.result_key(task.id, name)
         store.put(key, data, "image/png")
         keys.append(key)
     return keys

@@ -8,7 +8,8 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from shared import lifecycle, queues
+from shared import lifecycle, queues, results
+from shared.app import storage
 from shared.db import db
 
 from ..app import app_context
@@ -57,6 +58,7 @@ def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None
             log.error("task %s failed after retries: %r", task_id, exc_value)
         else:
             db.session.rollback()
+        results.discard(storage(), task_id)
         if job.origin == queues.RUNNINGHUB:
             from .models import cancel_model_pose12
 

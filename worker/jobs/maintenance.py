@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from shared import lifecycle, queues, tasks
-from shared.app import redis_client, settings
+from shared import lifecycle, queues, results, tasks
+from shared.app import redis_client, settings, storage
 from shared.db import db, utcnow
 from shared.models import ACTIVE_STATUSES, Task
 
@@ -27,6 +27,7 @@ def sweep_timeouts() -> list[str]:
         )
         for task_id in failed:
             queues.cancel_job(redis_client(), task_id)
+            results.discard(storage(), task_id)
             if task_id in model_tasks:
                 queues.enqueue_follow_up(redis_client(), queues.CANCEL_MODEL_JOB, task_id)
         if failed:

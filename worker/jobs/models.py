@@ -23,7 +23,7 @@ from PIL import Image
 from rq import get_current_job
 from sqlalchemy import update
 
-from shared import lifecycle, queues
+from shared import lifecycle, queues, results
 from shared.app import redis_client, settings, storage
 from shared.config import Config
 from shared.db import db, utcnow
@@ -290,7 +290,7 @@ def _store(task_id: str, images: list[bytes]) -> list[str]:
     for number, data in enumerate(images, start=1):
         with Image.open(io.BytesIO(data)) as image:
             extension = {"JPEG": "jpg", "WEBP": "webp"}.get(image.format or "", "png")
-        key = f"tasks/{task_id}/pose-{number:02d}.{extension}"
+        key = results.result_key(task_id, f"pose-{number:02d}.{extension}")
         store.put(key, data, f"image/{'jpeg' if extension == 'jpg' else extension}")
         keys.append(key)
     return keys
