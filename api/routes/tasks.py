@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import Row
 
 from shared import events, inputs, lifecycle, queues, results, tasks, webhooks
 from shared.app import redis_client, storage
-from shared.archive import results_zip
+from shared.archive import result_entries, stream_zip
 from shared.db import db
 from shared.errors import Conflict, Unavailable
 from shared.models import Task
@@ -143,14 +143,15 @@ def retry(task_id: str):
 
 @bp.get("/<task_id>/download")
 def download(task_id: str):
-    """All results of the caller's task as one zip."""
+    """All results of the caller's task as one zip, streamed while it is built."""
     task = tasks.get_owned(task_id, current_user().id)
     keys = [k for k in task.result_urls or [] if not k.startswith(("http://", "https://"))]
     if task.status != "success" or not keys:
         raise Conflict("task has no downloadable results yet")
-    archive = results_zip(storage(), keys)
-    return send_file(
-        archive, mimetype="application/zip", as_attachment=True, download_name=f"task-{task.id}.zip"
+    return Response(
+        stream_zip(storage(), result_entries(keys)),
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="task-{task.id}.zip"'},
     )
 
 
