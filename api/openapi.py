@@ -242,7 +242,8 @@ OPERATIONS: tuple[Operation, ...] = (
         body=CreateTaskSchema,
         parameters=(IDEMPOTENCY_KEY,),
         description="Checks run in this order: parameters (400/4001), token (401/4003), membership "
-        "(403/1002), quota (402/1003). `inputImageUrl` is a public http(s) URL or a link from "
+        "(403/1002), tasks pending or processing under the per-user limit (429/1005), quota "
+        "(402/1003). `inputImageUrl` is a public http(s) URL or a link from "
         "`POST /api/uploads`. 503/5003 also when `model_pose12` is not configured on this server.",
     ),
     Operation(

@@ -71,6 +71,7 @@ def run_task(task_id: str, body: JobBody) -> str:
             task.id, task.user_id, task.type, task.input_image_url, dict(task.params or {})
         )
         db.session.close()
+        results.discard(storage(), task_id)  # left by an attempt killed before it could clean up
         try:
             stored = body(snapshot, lambda pct: report_progress(task_id, pct))
         except TaskRejected as exc:

@@ -115,3 +115,14 @@ def test_the_timeout_sweeper_deletes_what_a_job_left(app, task_id):
 
     assert sweep_timeouts() == [task_id]
     assert stored(task_id) == []
+
+
+def test_a_new_attempt_first_deletes_what_a_killed_one_left(task_id):
+    """A worker SIGKILLed between storing and finishing: the re-run's results alone remain."""
+    lifecycle.start(task_id)
+    db.session.commit()
+    left = store_two(task_id)
+
+    assert run_task(task_id, lambda task, progress: store_two(task.id)) == "success"
+    remaining = stored(task_id)
+    assert len(remaining) == 2 and not set(remaining) & set(left)
