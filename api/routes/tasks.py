@@ -46,6 +46,7 @@ def _create_limit() -> str:
 @bp.post("/create")
 @rate_limiter.limit(_create_limit, scope="create")
 def create():
+    user_id = current_user_id()  # before the body: an anonymous caller's body is never read
     data = load_body(create_schema)
     if data["type"] == "model_pose12" and not current_app.extensions["settings"].runninghub_configured:
         raise Unavailable("model_pose12 is not available: RunningHub is not configured on this server")
@@ -56,7 +57,6 @@ def create():
         inputs.check_remote_url(data["inputImageUrl"], allow_private=allow_private)
     if data["webhookUrl"]:
         inputs.check_remote_url(data["webhookUrl"], allow_private=allow_private, field="webhookUrl")
-    user_id = current_user_id()
     if upload_key is not None:
         inputs.check_upload_owner(upload_key, user_id)
     return _create(
@@ -100,8 +100,8 @@ def detail(task_id: str):
 
 @bp.put("/<task_id>/status")
 def update_status(task_id: str):
-    data = load_body(status_schema)
     require_internal_caller()
+    data = load_body(status_schema)
     tasks.get_any(task_id)
     if not lifecycle.transition(task_id, data["status"], data["resultUrls"], data["errorMessage"]):
         db.session.rollback()
