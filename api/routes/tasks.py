@@ -46,7 +46,6 @@ def _create_limit() -> str:
 @bp.post("/create")
 @rate_limiter.limit(_create_limit, scope="create")
 def create():
-    user_id = current_user_id()  # before the body: an anonymous caller's body is never read
     data = load_body(create_schema)
     if data["type"] == "model_pose12" and not current_app.extensions["settings"].runninghub_configured:
         raise Unavailable("model_pose12 is not available: RunningHub is not configured on this server")
@@ -57,6 +56,7 @@ def create():
         inputs.check_remote_url(data["inputImageUrl"], allow_private=allow_private)
     if data["webhookUrl"]:
         inputs.check_remote_url(data["webhookUrl"], allow_private=allow_private, field="webhookUrl")
+    user_id = current_user_id()
     if upload_key is not None:
         inputs.check_upload_owner(upload_key, user_id)
     return _create(
