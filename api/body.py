@@ -119,8 +119,8 @@ def finish_reading_body(response: Response) -> Response:
     if not length and "Transfer-Encoding" not in request.headers:
         return response
     try:
-        stream = request.stream
-        if stream.is_exhausted:
+        stream = request.stream  # a plain empty stream when the server gave no body without a length
+        if getattr(stream, "is_exhausted", False):
             return response
         if length is None or length > current_app.config["MAX_JSON_BYTES"]:
             raise RequestEntityTooLarge()

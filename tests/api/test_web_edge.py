@@ -166,6 +166,18 @@ def test_a_streamed_json_body_stops_being_read_at_max_json_bytes(app, auth, make
     assert body.tell() <= 64 * 1024
 
 
+def test_a_chunked_body_the_server_does_not_hand_over_is_a_clear_400(app):
+    """Without `wsgi.input_terminated` (Granian) the app sees no body without a length."""
+    answer = app.test_client().post(
+        "/api/auth/login",
+        input_stream=io.BytesIO(b'{"email": "a@example.com", "password": "secret-pass-1"}'),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"CONTENT_LENGTH": ""},
+    )
+    assert answer.status_code == 400 and answer.get_json()["message"] == "malformed JSON body"
+    assert answer.headers["Connection"] == "close"
+
+
 def test_a_slow_body_is_cut_off_and_frees_the_thread(start_live_server, make_user):
     server = start_live_server(WEB_THREADS="1", REQUEST_BODY_SECONDS="1")
     headers = login(server.url, make_user().email)
