@@ -32,7 +32,7 @@ WEBHOOKS = "webhooks"
 ALL_QUEUES = (MAINTENANCE, WEBHOOKS, RUNNINGHUB, IMAGES)
 """Default order a worker listens in: cheap, latency-sensitive queues first."""
 
-CANCEL_MODEL_JOB = "worker.jobs.models.cancel_model_pose12"
+CANCEL_MODEL_JOB = "worker.jobs.model_photos.cancel_model_pose12"
 """Cancels a model task's RunningHub render and frees its slot after our cancel or timeout."""
 
 FAILURE_CALLBACK = "worker.jobs.lifecycle.on_job_failure"
@@ -59,7 +59,7 @@ JOBS: dict[str, JobSpec] = {
         "worker.jobs.images.process_basic_clean", IMAGES, timeout=300, retry_intervals=(5, 20)
     ),
     "model_pose12": JobSpec(
-        "worker.jobs.models.submit_model_pose12", RUNNINGHUB, timeout=120, retry_intervals=(10, 30, 60)
+        "worker.jobs.model_photos.submit_model_pose12", RUNNINGHUB, timeout=120, retry_intervals=(10, 30, 60)
     ),
 }
 """The job that runs each task type."""

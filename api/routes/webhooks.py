@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
 
-COLLECT = "worker.jobs.models.collect_model_pose12"
+COLLECT = "worker.jobs.model_photos.collect_model_pose12"
 
 
 @bp.get("/secret")

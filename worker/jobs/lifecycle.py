@@ -49,6 +49,6 @@ def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None
         else:
             db.session.rollback()
         if job.origin == queues.RUNNINGHUB:
-            from .models import cancel_model_pose12
+            from .model_photos import cancel_model_pose12
 
             cancel_model_pose12(task_id)

@@ -55,9 +55,9 @@ return 0
 DOWNLOAD_THREADS = 6
 """Parallel downloads of a task's outputs from RunningHub's CDN."""
 
-SUBMIT = "worker.jobs.models.submit_model_pose12"
-POLL = "worker.jobs.models.poll_model_pose12"
-COLLECT = "worker.jobs.models.collect_model_pose12"
+SUBMIT = "worker.jobs.model_photos.submit_model_pose12"
+POLL = "worker.jobs.model_photos.poll_model_pose12"
+COLLECT = "worker.jobs.model_photos.collect_model_pose12"
 
 
 @cache
