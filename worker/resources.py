@@ -49,6 +49,6 @@ def preload(queue_names: Iterable[str]) -> None:
     if queues.IMAGES in queue_names:
         matting_session()
     if queues.RUNNINGHUB in queue_names and settings().runninghub_configured:
-        from .jobs.model_photos import workflows
+        from .runninghub_access import workflows
 
         workflows()  # validate the mapping at start-up: a clear error names a missing entry
