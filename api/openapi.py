@@ -19,6 +19,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from marshmallow import Schema, fields
 
+from shared.task_types import Registry
 from shared.tasks import IDEMPOTENCY_KEY_MAX
 
 from .pages import entry_page, secure_blueprint
@@ -38,6 +39,7 @@ from .schemas.responses import (
     StatusUpdatedSchema,
     TaskDetailSchema,
     TaskPageSchema,
+    TaskTypesSchema,
     TokensSchema,
     UploadFormSchema,
     UploadSchema,
@@ -46,13 +48,13 @@ from .schemas.responses import (
     envelope,
 )
 from .schemas.tasks import (
-    PARAMS_SCHEMAS,
     URL_MAX,
     CreateTaskSchema,
     HttpUrl,
     ListQuerySchema,
     StatusUpdateSchema,
     TaskSchema,
+    known_type,
 )
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "apidocs"
@@ -232,6 +234,17 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("get", "/api/auth/me", "The caller's account", "auth", MeSchema, AUTH_ERRORS),
     Operation(
+        "get",
+        "/api/task/types",
+        "The task types this server knows: params, outputs, availability",
+        "tasks",
+        TaskTypesSchema,
+        (),
+        security=(),
+        description="Each type with its params (type, allowed values, default, range) and its output "
+        "names; a type this server cannot run is listed with `available: false` and the reason.",
+    ),
+    Operation(
         "post",
         "/api/task/create",
         "Create a task (one unit of quota)",
@@ -243,7 +256,8 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(IDEMPOTENCY_KEY,),
         description="Checks run in this order: parameters (400/4001), token (401/4003), membership "
         "(403/1002), quota (402/1003). `inputImageUrl` is a public http(s) URL or a link from "
-        "`POST /api/uploads`. 503/5003 also when `model_pose12` is not configured on this server.",
+        "`POST /api/uploads`. 503/5003 also when the type is not available on this server "
+        "(`GET /api/task/types` says why).",
     ),
     Operation(
         "get",
@@ -406,7 +420,7 @@ IGNORED_UNDER = ("/rq/",)
 
 FIELD_OVERRIDES: dict[tuple[type[Schema], str], dict[str, Any]] = {
     (UserSchema, "membershipActive"): {"type": "boolean", "description": "member now (not expired)"},
-    (CreateTaskSchema, "params"): {"description": "per `type`: BasicCleanParams or ModelPoseParams"},
+    (CreateTaskSchema, "params"): {"description": "per `type`, as `GET /api/task/types` lists them"},
     (StatusUpdateSchema, "resultUrls"): {"uniqueItems": True},
     (RegisterSchema, "password"): {
         "minLength": 8,
@@ -433,16 +447,25 @@ def _field_attributes(converter: Any, field: fields.Field, ret: dict[str, Any], 
     return extra
 
 
-def _create_body(plugin: MarshmallowPlugin) -> dict[str, Any]:
+def _type_names(types: Registry):
+    """apispec attribute function: a `type` field validated against the registry lists its names."""
+
+    def attributes(converter: Any, field: fields.Field, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {"enum": list(types.names())} if known_type in field.validators else {}
+
+    return attributes
+
+
+def _create_body(plugin: MarshmallowPlugin, types: Registry) -> dict[str, Any]:
     """CreateTask, with `params` tied to `type` the way `CreateTaskSchema.check_params` ties them."""
     variants = [
         {
             "properties": {
-                "type": {"type": "string", "enum": [task_type]},
-                "params": plugin.converter.resolve_nested_schema(type(params)),
+                "type": {"type": "string", "enum": [task_type.name]},
+                "params": plugin.converter.resolve_nested_schema(type(task_type.params)),
             }
         }
-        for task_type, params in PARAMS_SCHEMAS.items()
+        for task_type in types
     ]
     return {"allOf": [plugin.converter.resolve_nested_schema(CreateTaskSchema)], "oneOf": variants}
 
@@ -462,7 +485,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
         },
     )
     plugin.map_to_openapi_type(StringId, "string", None)
+    types: Registry = app.extensions["task_types"]
     plugin.converter.add_attribute_function(_field_attributes)
+    plugin.converter.add_attribute_function(_type_names(types))
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
     spec.components.schema("Error", schema=ErrorSchema)
@@ -470,7 +495,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
         spec.components.response(str(status), _error_response(status, codes))
     for resource in (TaskSchema, UserSchema, LedgerEntrySchema):
         spec.components.schema(resource.__name__.removesuffix("Schema"), schema=resource)
-    spec.components.schema("CreateTaskRequest", _create_body(plugin))
+    spec.components.schema("CreateTaskRequest", _create_body(plugin, types))
 
     routes = app_routes(app)
     for op in OPERATIONS:

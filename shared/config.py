@@ -114,6 +114,8 @@ class Config:
         self.JOB_OVERRIDES: dict[str, str] = dict(
             item.split("=", 1) for item in _str(env, "JOB_OVERRIDES", "").split(",") if "=" in item
         )
+        # Modules whose TASK_TYPES join the built-in task types (shared.task_types); empty in production.
+        self.TASK_TYPE_MODULES = [m for m in _str(env, "TASK_TYPE_MODULES", "").split(",") if m]
 
         self.PUBLIC_BASE_URL = _str(env, "PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         self.STORAGE_BACKEND = _str(env, "STORAGE_BACKEND", "local")

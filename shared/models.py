@@ -23,7 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import db, utcnow
 
-TASK_TYPES = ("basic_clean", "model_pose12")
 TASK_STATUSES = ("pending", "processing", "success", "failed")
 ACTIVE_STATUSES = ("pending", "processing")
 TERMINAL_STATUSES = ("success", "failed")
@@ -79,7 +78,7 @@ class Task(db.Model):
     result_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
     error_message: Mapped[str | None] = mapped_column(Text)
     progress: Mapped[int] = mapped_column(Integer, default=0)
-    # The RunningHub task id of a model_pose12 task, stored before anything else after submit.
+    # The id of the task's render at an external service (RunningHub), stored right after submit.
     external_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # Where to POST the task when it ends (client webhooks, signed per Standard Webhooks).
     webhook_url: Mapped[str | None] = mapped_column(Text)

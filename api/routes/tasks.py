@@ -1,4 +1,4 @@
-"""Tasks: create, list, detail, internal status update, cancel, retry."""
+"""Tasks: the types on offer, create, list, detail, internal status update, cancel, retry."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request, send_file
 from sqlalchemy import Row
 
-from shared import events, inputs, lifecycle, queues, tasks, webhooks
+from shared import events, inputs, lifecycle, queues, task_types, tasks, webhooks
 from shared.app import redis_client, storage
 from shared.archive import results_zip
 from shared.db import db
@@ -43,12 +43,22 @@ def _create_limit() -> str:
     return current_app.config["RATELIMIT_CREATE"]
 
 
+@bp.get("/types")
+def list_types():
+    """The task types this server knows, with their params and outputs; those it cannot run say why."""
+    config = current_app.extensions["settings"]
+    return jsonify(
+        success=True, data={"types": [task_types.describe(t, config) for t in task_types.registry()]}
+    )
+
+
 @bp.post("/create")
 @rate_limiter.limit(_create_limit, scope="create")
 def create():
     data = load_body(create_schema)
-    if data["type"] == "model_pose12" and not current_app.extensions["settings"].runninghub_configured:
-        raise Unavailable("model_pose12 is not available: RunningHub is not configured on this server")
+    reason = task_types.get(data["type"]).unavailable_reason(current_app.extensions["settings"])
+    if reason:
+        raise Unavailable(f"{data['type']} is not available: {reason}")
     key = tasks.check_idempotency_key(request.headers.get("Idempotency-Key"))
     allow_private = current_app.config["ALLOW_PRIVATE_URLS"]
     upload_key = inputs.own_key(data["inputImageUrl"], storage())
@@ -120,8 +130,9 @@ def cancel(task_id: str):
         )
     db.session.commit()
     queues.cancel_job(redis_client(), task.id)
-    if task.type == "model_pose12":
-        queues.enqueue_follow_up(redis_client(), queues.CANCEL_MODEL_JOB, task.id)
+    task_type = task_types.get(task.type)
+    if task_type.cancel_job:
+        queues.enqueue_follow_up(redis_client(), task_type.cancel_job, task.id, queue=task_type.job.queue)
     db.session.refresh(task)
     return jsonify(success=True, data=dump_task(task))
 
@@ -180,13 +191,14 @@ def _enqueue(task_id: str, task_type: str) -> None:
     If Redis is down the task stays pending and the reconciler enqueues it.
     """
     try:
+        created = events.TaskEvent(task_id, task_type, "pending", progress=0)
         queues.enqueue_task(
             redis_client(),
             task_id,
             task_type,
-            current_app.config["JOB_OVERRIDES"],
+            task_types.get(task_type).job_spec(current_app.config["JOB_OVERRIDES"]),
             current_app.config["RETRY_DELAY_FACTOR"],
-            announce=[events.TaskEvent(task_id, task_type, "pending", progress=0)],
+            also=lambda pipe: events.announce(pipe, [created]),
         )
     except Exception:
         log.exception("enqueue failed for task %s; the reconciler will retry", task_id)
@@ -194,7 +206,7 @@ def _enqueue(task_id: str, task_type: str) -> None:
 
 def _queue_position(task: Task | Row) -> int | None:
     try:
-        return queues.queue_position(redis_client(), task.id, task.type)
+        return queues.queue_position(redis_client(), task.id, task_types.get(task.type).job.queue)
     except Exception:
         log.warning("queue position unavailable for task %s", task.id, exc_info=True)
         return None
