@@ -174,6 +174,7 @@ export const api = {
   register: (email, password) => send("POST", "/api/auth/register", { json: { email, password } }),
   login: (email, password) => send("POST", "/api/auth/login", { json: { email, password } }),
   me: () => request("GET", "/api/auth/me"),
+  taskTypes: () => send("GET", "/api/task/types"),
   upload(file) {
     const form = new FormData();
     form.append("file", file, file.name);

@@ -13,7 +13,7 @@ import { renderTask } from "./task.js";
 const topbar = document.getElementById("topbar");
 const view = document.getElementById("view");
 
-const state = { user: null, cleanup: null, notice: "", seq: 0 };
+const state = { user: null, taskTypes: null, cleanup: null, notice: "", seq: 0 };
 
 function navigate(hash) {
   if (window.location.hash === hash) route();
@@ -44,6 +44,15 @@ function needsAccountRedraw(beforeJson) {
   if (!before || !state.user || !isHome()) return false;
   const canSubmit = (u) => u.membershipActive && u.quota > 0;
   return canSubmit(before) !== canSubmit(state.user);
+}
+
+/** The task types the server offers (GET /api/task/types): the form's choices come from them. */
+async function loadTaskTypes() {
+  try {
+    state.taskTypes = (await api.taskTypes()).types;
+  } catch (err) {
+    toast(describeError(err), "error");
+  }
 }
 
 function isHome() {
@@ -127,16 +136,16 @@ async function route() {
     });
     return;
   }
-  if (!state.user) {
+  if (!state.user || !state.taskTypes) {
     mount(view, h("div", { class: "loading" }, h("span", { class: "spinner" })));
-    await refreshAccount();
+    await Promise.all([state.user ? null : refreshAccount(), state.taskTypes ? null : loadTaskTypes()]);
     if (seq !== state.seq) return;
-    if (!state.user) {
+    if (!state.user || !state.taskTypes) {
       if (isSignedIn()) mount(view, h("p", { class: "form-error" }, t("error.network")));
       return;
     }
   }
-  const ctx = { user: state.user, refreshAccount, navigate };
+  const ctx = { user: state.user, taskTypes: state.taskTypes, refreshAccount, navigate };
   const match = window.location.hash.match(/^#\/task\/([^/?#]+)/);
   if (match) state.cleanup = renderTask(view, ctx, decodeURIComponent(match[1]));
   else state.cleanup = renderHome(view, ctx);

@@ -60,8 +60,8 @@ const STRINGS = {
     "category.shoes": "鞋子",
     "category.dress": "连衣裙",
     "category.hoodie": "卫衣",
-    "new.description": "商品描述（可选）",
-    "new.descriptionPlaceholder": "例如：白色纯棉连帽卫衣，宽松版型",
+    "new.productDescription": "商品描述（可选）",
+    "new.productDescription.placeholder": "例如：白色纯棉连帽卫衣，宽松版型",
     "new.count": "{n}/{max}",
     "new.submit": "提交任务（消耗 1 点额度）",
     "new.submitting": "正在提交…",
@@ -69,7 +69,8 @@ const STRINGS = {
     "new.badUrl": "请输入以 http:// 或 https:// 开头的图片链接。",
     "new.badFile": "请选择图片文件（JPG、PNG 或 WebP）。",
     "new.tooBig": "图片太大：{size} MB，最大 {max} MB。",
-    "new.tooLong": "商品描述最多 {max} 个字。",
+    "new.tooLong": "{field}最多 {max} 个字。",
+    "new.unavailable": "本服务器暂不提供：{reason}",
     "new.created": "任务已创建",
     "new.notMemberTitle": "您还不是会员",
     "new.notMemberBody": "创建任务需要会员资格。请联系客服或管理员开通会员后刷新本页。",
@@ -100,7 +101,7 @@ const STRINGS = {
     "task.created": "创建时间",
     "task.completed": "完成时间",
     "task.params": "参数",
-    "task.description": "商品描述",
+    "task.productDescription": "商品描述",
     "task.input": "输入图片",
     "task.progress": "进度",
     "task.eta": "预计还需 {time}",
@@ -222,8 +223,8 @@ const STRINGS = {
     "category.shoes": "Shoes",
     "category.dress": "Dress",
     "category.hoodie": "Hoodie",
-    "new.description": "Product description (optional)",
-    "new.descriptionPlaceholder": "e.g. white cotton hoodie, loose fit",
+    "new.productDescription": "Product description (optional)",
+    "new.productDescription.placeholder": "e.g. white cotton hoodie, loose fit",
     "new.count": "{n}/{max}",
     "new.submit": "Submit (uses 1 quota)",
     "new.submitting": "Submitting…",
@@ -231,7 +232,8 @@ const STRINGS = {
     "new.badUrl": "Enter an image URL starting with http:// or https://.",
     "new.badFile": "Choose an image file (JPG, PNG or WebP).",
     "new.tooBig": "The image is too large: {size} MB, the limit is {max} MB.",
-    "new.tooLong": "The description can be at most {max} characters.",
+    "new.tooLong": "{field} can be at most {max} characters.",
+    "new.unavailable": "Not offered on this server: {reason}",
     "new.created": "Task created",
     "new.notMemberTitle": "You are not a member yet",
     "new.notMemberBody": "Creating tasks needs a membership. Contact support or an administrator to get one, then refresh this page.",
@@ -262,7 +264,7 @@ const STRINGS = {
     "task.created": "Created",
     "task.completed": "Finished",
     "task.params": "Parameters",
-    "task.description": "Product description",
+    "task.productDescription": "Product description",
     "task.input": "Input photo",
     "task.progress": "Progress",
     "task.eta": "About {time} left",
@@ -357,6 +359,11 @@ export function setLang(next) {
 export function applyDocumentLang() {
   document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
   document.title = t("app.title");
+}
+
+/** The string for `key` if a language defines one, else `fallback` (server values without a label show as is). */
+export function label(key, fallback) {
+  return key in STRINGS[current] || key in STRINGS.zh ? t(key) : fallback;
 }
 
 /** The string for `key` with `{name}` placeholders filled from `vars` (plain text, never HTML). */
