@@ -21,6 +21,7 @@ from shared.db import db
 from shared.models import QuotaLedger, Task, User
 from shared.task_types import TaskType
 from tests.conftest import app_with, wait_for
+from worker.app import app_context
 from worker.runner import TaskSnapshot, run_task
 
 THIRD = "thumbnail_demo"
@@ -47,7 +48,8 @@ def _thumbnail(task: TaskSnapshot, progress) -> list[str]:
 
 def forget_thumbnail(task_id: str) -> str:
     """The type's cancel job: records that it ran, so the test sees cancel and sweep reach it."""
-    redis_client().set(cancelled_key(task_id), "1")
+    with app_context():
+        redis_client().set(cancelled_key(task_id), "1")
     return "cancelled"
 
 
