@@ -19,9 +19,11 @@ from shared import queues, quota
 from shared.app import redis_client
 from shared.db import db
 from shared.models import QuotaLedger, Task, User
-from shared.task_types import TaskType
+from shared.task_types import MATTING_MODEL, TaskType
 from tests.conftest import app_with, wait_for
 from worker.app import app_context
+from worker.matting import MODEL_FILENAME
+from worker.resources import preload
 from worker.runner import TaskSnapshot, run_task
 
 THIRD = "thumbnail_demo"
@@ -57,6 +59,14 @@ def cancelled_key(task_id: str) -> str:
     return f"test:thumbnail-cancelled:{task_id}"
 
 
+WARMED: list[int] = []
+
+
+def warm_up() -> None:
+    """The type's preload: what a worker serving its queue loads before the first job."""
+    WARMED.append(1)
+
+
 TASK_TYPES = (
     TaskType(
         name=THIRD,
@@ -64,13 +74,14 @@ TASK_TYPES = (
         job=queues.JobSpec(f"{MODULE}.make_thumbnail", queues.IMAGES, timeout=60),
         outputs=lambda params, _config: (f"thumb-{params['size']}-{params['style']}.png",),
         cancel_job=f"{MODULE}.forget_thumbnail",
+        preload=(f"{MODULE}.warm_up",),
     ),
 )
 
 
 @pytest.fixture
 def app(database, redis):
-    yield from app_with(TASK_TYPE_MODULES=MODULE)
+    yield from app_with(TASK_TYPE_MODULES=MODULE, METRICS_TOKEN="metrics-secret")
 
 
 def create(client, headers, url: str = BASE, **params) -> tuple[int, dict]:
@@ -122,6 +133,10 @@ def test_the_third_type_is_listed_with_its_params_and_outputs(client):
     # Not configured here: listed, marked unavailable with the reason.
     assert listed["model_pose12"]["available"] is False
     assert "RunningHub" in listed["model_pose12"]["unavailableReason"]
+    metrics = client.get("/metrics", headers={"Authorization": "Bearer metrics-secret"}).get_data(
+        as_text=True
+    )
+    assert f'shopimage_tasks_total{{event="created",type="{THIRD}"}} 0' in metrics
     document = client.get("/api/openapi.json").get_json()
     variants = document["components"]["schemas"]["CreateTaskRequest"]["oneOf"]
     assert {"type": "string", "enum": [THIRD]} in [v["properties"]["type"] for v in variants]
@@ -190,3 +205,18 @@ def test_cancelled_while_running(client, auth, make_user, start_worker, redis):
     assert task_row(task_id).status == "failed" and task_row(task_id).result_urls == []
     assert sorted(ledger(task_id)) == ["deduct", "refund"] and balance(user.id) == 1
     assert quota.audit() == []
+
+
+def test_a_worker_preloads_what_the_types_on_its_queues_need(database, redis, tmp_path, caplog):
+    """Preloading reads the registry: the third type's preload runs; basic_clean, on the same
+    queue but without its model file in this MODEL_DIR, is skipped with the reason."""
+    WARMED.clear()
+    for _app in app_with(TASK_TYPE_MODULES=MODULE, MODEL_DIR=str(tmp_path)):
+        preload([queues.IMAGES])
+        preload([queues.RUNNINGHUB])
+    assert WARMED == [1]
+    assert "basic_clean not preloaded: the matting model (u2netp.onnx) is not installed" in caplog.text
+
+
+def test_the_registry_checks_for_the_model_file_the_worker_loads():
+    assert MATTING_MODEL == MODEL_FILENAME
