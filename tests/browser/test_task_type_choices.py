@@ -15,7 +15,8 @@ from playwright.sync_api import expect
 from shared.db import db
 from shared.models import Task
 from shared.task_types import TEMPLATES
-from tests.conftest import ROOT, test_env
+from tests.conftest import ROOT
+from tests.conftest import test_env as env_for_tests
 from tests.worker.test_task_types_e2e import MODULE, THIRD
 
 from .conftest import LiveServer, _finish, _free_port, _new_page, product_jpeg, sign_in
@@ -26,7 +27,7 @@ SCREENSHOT = ROOT / "var" / "console-create-form.png"
 @pytest.fixture
 def third_type_server(database, tmp_path):
     port = _free_port()
-    env = test_env(
+    env = env_for_tests(
         TASK_TYPE_MODULES=MODULE,
         HOST="127.0.0.1",
         PORT=str(port),
