@@ -18,9 +18,10 @@ from sqlalchemy import func, select
 from shared import queues, quota
 from shared.app import redis_client
 from shared.db import db
-from shared.models import QuotaLedger, Task, User
+from shared.models import QuotaLedger, Task
 from shared.task_types import MATTING_MODEL, TaskType
 from tests.conftest import app_with, wait_for
+from tests.worker.test_lifecycle_e2e import balance, ended, task_row
 from worker.app import app_context
 from worker.matting import MODEL_FILENAME
 from worker.resources import preload
@@ -89,21 +90,6 @@ def create(client, headers, url: str = BASE, **params) -> tuple[int, dict]:
         "/api/task/create", json={"type": THIRD, "inputImageUrl": url, "params": params}, headers=headers
     )
     return response.status_code, response.get_json()
-
-
-def task_row(task_id: str) -> Task:
-    db.session.expire_all()
-    return db.session.get(Task, task_id)
-
-
-def ended(task_id: str) -> Task | None:
-    task = task_row(task_id)
-    return task if task.status in ("success", "failed") else None
-
-
-def balance(user_id: int) -> int:
-    db.session.expire_all()
-    return db.session.get(User, user_id).quota
 
 
 def ledger(task_id: str) -> list[str]:
