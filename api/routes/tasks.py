@@ -56,9 +56,7 @@ def list_types():
 @rate_limiter.limit(_create_limit, scope="create")
 def create():
     data = load_body(create_schema)
-    reason = task_types.get(data["type"]).unavailable_reason(current_app.extensions["settings"])
-    if reason:
-        raise Unavailable(f"{data['type']} is not available: {reason}")
+    _require_offered(data["type"])
     key = tasks.check_idempotency_key(request.headers.get("Idempotency-Key"))
     allow_private = current_app.config["ALLOW_PRIVATE_URLS"]
     upload_key = inputs.own_key(data["inputImageUrl"], storage())
@@ -144,6 +142,7 @@ def retry(task_id: str):
     task = tasks.get_owned(task_id, user.id)
     if task.status != "failed":
         raise Conflict("only failed tasks can be retried")
+    _require_offered(task.type)
     return _create(
         user.id, task.type, task.input_image_url, dict(task.params or {}), None, webhook_url=task.webhook_url
     )
@@ -160,6 +159,14 @@ def download(task_id: str):
     return send_file(
         archive, mimetype="application/zip", as_attachment=True, download_name=f"task-{task.id}.zip"
     )
+
+
+def _require_offered(name: str) -> None:
+    """Refuse a type this server cannot run now (its requirements unmet, or no longer registered)."""
+    task_type = task_types.registry().find(name)
+    reason = task_type.unavailable_reason(current_app.extensions["settings"]) if task_type else "unknown type"
+    if reason:
+        raise Unavailable(f"{name} is not available: {reason}")
 
 
 def _create(
