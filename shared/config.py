@@ -76,7 +76,9 @@ class Config:
 
         default_db = "sqlite:///" + str(ROOT / "instance" / "app.db")
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(_str(env, "DATABASE_URL", default_db))
-        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+        # hide_parameters: a failed statement's log line and error text leave out its values
+        # (emails, password hashes, webhook URLs).
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
         # The web process pings a pooled connection only after it sat idle this long (the worker
         # pings on every checkout); see shared.app.ping_when_idle.
         self.DB_PING_IDLE_SECONDS = float(_str(env, "DB_PING_IDLE_SECONDS", "1"))
