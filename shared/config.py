@@ -73,6 +73,7 @@ class Config:
         self.JWT_DECODE_ALGORITHMS = ["HS256"]
         self.JWT_TOKEN_LOCATION = ["headers"]
         self.SERVICE_TOKEN = _str(env, "SERVICE_TOKEN", "")
+        self.PASSWORD_HASH_ROUNDS = _int(env, "PASSWORD_HASH_ROUNDS", 600_000)
 
         default_db = "sqlite:///" + str(ROOT / "instance" / "app.db")
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(_str(env, "DATABASE_URL", default_db))

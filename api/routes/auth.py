@@ -51,6 +51,7 @@ def login():
     user = users.authenticate(data["email"], data["password"])
     if user is None:
         raise Unauthorized("wrong email or password")
+    db.session.commit()
     return jsonify(success=True, data=_tokens(user))
 
 

@@ -54,3 +54,7 @@ def test_job_overrides_parse():
         "basic_clean": "a.b",
         "model_pose12": "c.d",
     }
+
+
+def test_new_password_hashes_use_owasp_rounds_by_default():
+    assert Config({}).PASSWORD_HASH_ROUNDS == 600_000
