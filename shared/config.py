@@ -207,6 +207,8 @@ class Config:
         self.RATELIMIT_CREATE = _str(env, "RATELIMIT_CREATE", "600/minute")
         self.RATELIMIT_AUTHENTICATED = _str(env, "RATELIMIT_AUTHENTICATED", "3000/minute")
         self.RATELIMIT_LOGIN = _str(env, "RATELIMIT_LOGIN", "20/minute")
+        self.LOGIN_LOCK_FAILURES = _int(env, "LOGIN_LOCK_FAILURES", 10)
+        self.LOGIN_LOCK_SECONDS = _int(env, "LOGIN_LOCK_SECONDS", 900)
         self.RATELIMIT_ANONYMOUS = _str(env, "RATELIMIT_ANONYMOUS", "300/minute")
 
         self.TRUST_PROXY_HOPS = _int(env, "TRUST_PROXY_HOPS", 0)
