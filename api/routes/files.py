@@ -6,10 +6,10 @@ import secrets
 
 from flask import Blueprint, abort, current_app, jsonify, request, send_file
 
-from shared import inputs
+from shared import inputs, uploads
 from shared.app import storage
-from shared.errors import BadRequest, Forbidden
-from shared.imagetype import sniff_image
+from shared.db import db, utcnow
+from shared.errors import BadRequest, Forbidden, NotMember
 from shared.storage import LocalStorage, verify_signature
 
 from ..auth import current_user
@@ -30,26 +30,31 @@ SERVED_TYPES = {
 
 @bp.post("/api/uploads")
 def upload():
-    """Store a photo for the caller; the returned URL is a valid `inputImageUrl`."""
+    """Store a member's photo; the returned URL is a valid `inputImageUrl`."""
     user = current_user()
+    if not user.membership_active(utcnow()):
+        raise NotMember("membership required: only members can upload photos for tasks")
     file = request.files.get("file")
     if file is None:
         raise BadRequest("missing multipart field 'file'", details={"fields": {"file": ["required"]}})
-    limit = current_app.config["FETCH_MAX_BYTES"]
+    config = current_app.config
+    limit = config["FETCH_MAX_BYTES"]
     data = file.stream.read(limit + 1)
     if len(data) > limit:
         raise BadRequest(f"file is larger than the {limit // (1024 * 1024)} MB limit", status=413)
-    kind = sniff_image(data)
-    if kind is None:
-        raise BadRequest(
-            "not a supported image (JPEG, PNG or WebP expected)",
-            details={"fields": {"file": ["not an image"]}},
-        )
-    extension, content_type = kind
+    extension, content_type = uploads.check_image(data, max_pixels=config["IMAGE_MAX_PIXELS"])
+    uploads.check_room(user.id, len(data), config["UPLOAD_STORAGE_CAP_BYTES"])
     key = f"{inputs.upload_prefix(user.id)}{secrets.token_hex(12)}.{extension}"
     store = storage()
     store.put(key, data, content_type)
-    url = store.url(key, expires_in=current_app.config["STORAGE_URL_SECONDS"])
+    try:
+        uploads.record(key, user.id, len(data), config["UPLOAD_STORAGE_CAP_BYTES"])
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        store.delete(key)
+        raise
+    url = store.url(key, expires_in=config["STORAGE_URL_SECONDS"])
     return jsonify(
         success=True, data={"url": url, "key": key, "size": len(data), "contentType": content_type}
     ), 201
