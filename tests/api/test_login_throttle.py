@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
 from tests.conftest import PASSWORD, app_with
 
@@ -69,3 +70,27 @@ def test_unknown_emails_are_throttled_like_accounts(client):
     for _ in range(FAILURES):
         assert login(client, "nobody@example.com", "wrong-pass-1", "203.0.113.1").status_code == 401
     assert login(client, "nobody@example.com", "wrong-pass-1", "203.0.113.1").status_code == 429
+
+
+def test_behind_one_proxy_the_real_server_tells_clients_apart(start_live_server, make_user):
+    """As on Heroku: the router's address is the peer, the client's is in X-Forwarded-For."""
+    user = make_user()
+    server = start_live_server(TRUST_PROXY_HOPS="1", RATELIMIT_LOGIN="2/minute", LOGIN_LOCK_FAILURES="4")
+
+    def attempt(address: str, password: str = "wrong-pass-1"):
+        return requests.post(
+            f"{server.url}/api/auth/login",
+            json={"email": user.email, "password": password},
+            headers={"X-Forwarded-For": address},
+            timeout=10,
+        )
+
+    # The per-address limit: the third attempt from one client is refused before the password
+    # is checked (so it counts no failure); another client still has its own budget.
+    assert [attempt("203.0.113.1").status_code for _ in range(3)] == [401, 401, 429]
+    assert attempt("203.0.113.2").status_code == 401
+    assert attempt("203.0.113.3").status_code == 401
+    # Four failures from three addresses lock the account, even for the right password.
+    locked = attempt("203.0.113.4", PASSWORD)
+    assert locked.status_code == 429 and locked.json()["details"]["retryAfter"] >= 1
+    assert locked.headers["Retry-After"] == str(locked.json()["details"]["retryAfter"])
