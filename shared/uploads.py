@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import io
 import logging
+import secrets
 import struct
 import warnings
+from dataclasses import dataclass
 from datetime import timedelta
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import delete, func, select, update
 
 from .db import db, utcnow
-from .errors import BadRequest, Conflict
+from .errors import BadRequest, Conflict, NotMember
 from .imagetype import sniff_image
+from .inputs import upload_prefix
 from .models import Upload, User
 from .storage import Storage, StorageError
 
@@ -28,6 +31,38 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 """Pillow plugins tried on an upload: the formats the worker decodes."""
 
 NOT_AN_IMAGE = "not a supported image (JPEG, PNG or WebP expected)"
+
+
+@dataclass(frozen=True)
+class Stored:
+    key: str
+    size: int
+    content_type: str
+
+
+def check_member(user: User) -> None:
+    """An upload is only good as a task's input, and only members create tasks."""
+    if not user.membership_active(utcnow()):
+        raise NotMember("membership required: only members can upload photos for tasks")
+
+
+def store(storage: Storage, user_id: int, data: bytes, *, max_pixels: int, cap: int) -> Stored:
+    """Check and store an upload and record it; the caller commits.
+
+    The file is written before the row (a slow write holds no lock); if recording fails, the
+    file is deleted again.
+    """
+    extension, content_type = check_image(data, max_pixels=max_pixels)
+    check_room(user_id, len(data), cap)
+    key = f"{upload_prefix(user_id)}{secrets.token_hex(12)}.{extension}"
+    storage.put(key, data, content_type)
+    try:
+        record(key, user_id, len(data), cap)
+    except Exception:
+        db.session.rollback()
+        storage.delete(key)
+        raise
+    return Stored(key, len(data), content_type)
 
 
 def check_image(data: bytes, *, max_pixels: int) -> tuple[str, str]:

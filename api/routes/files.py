@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
-
 from flask import Blueprint, abort, current_app, jsonify, request, send_file
 
-from shared import inputs, uploads
+from shared import uploads
 from shared.app import storage
-from shared.db import db, utcnow
-from shared.errors import BadRequest, Forbidden, NotMember
+from shared.db import db
+from shared.errors import BadRequest, Forbidden
 from shared.storage import LocalStorage, verify_signature
 
 from ..auth import current_user
@@ -32,32 +30,32 @@ SERVED_TYPES = {
 def upload():
     """Store a member's photo; the returned URL is a valid `inputImageUrl`."""
     user = current_user()
-    if not user.membership_active(utcnow()):
-        raise NotMember("membership required: only members can upload photos for tasks")
+    uploads.check_member(user)
+    config = current_app.config
+    stored = uploads.store(
+        storage(),
+        user.id,
+        _file_bytes(config["FETCH_MAX_BYTES"]),
+        max_pixels=config["IMAGE_MAX_PIXELS"],
+        cap=config["UPLOAD_STORAGE_CAP_BYTES"],
+    )
+    db.session.commit()
+    url = storage().url(stored.key, expires_in=config["STORAGE_URL_SECONDS"])
+    return jsonify(
+        success=True,
+        data={"url": url, "key": stored.key, "size": stored.size, "contentType": stored.content_type},
+    ), 201
+
+
+def _file_bytes(limit: int) -> bytes:
+    """The multipart field `file`, refused (413) past `limit` bytes without reading further."""
     file = request.files.get("file")
     if file is None:
         raise BadRequest("missing multipart field 'file'", details={"fields": {"file": ["required"]}})
-    config = current_app.config
-    limit = config["FETCH_MAX_BYTES"]
     data = file.stream.read(limit + 1)
     if len(data) > limit:
         raise BadRequest(f"file is larger than the {limit // (1024 * 1024)} MB limit", status=413)
-    extension, content_type = uploads.check_image(data, max_pixels=config["IMAGE_MAX_PIXELS"])
-    uploads.check_room(user.id, len(data), config["UPLOAD_STORAGE_CAP_BYTES"])
-    key = f"{inputs.upload_prefix(user.id)}{secrets.token_hex(12)}.{extension}"
-    store = storage()
-    store.put(key, data, content_type)
-    try:
-        uploads.record(key, user.id, len(data), config["UPLOAD_STORAGE_CAP_BYTES"])
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        store.delete(key)
-        raise
-    url = store.url(key, expires_in=config["STORAGE_URL_SECONDS"])
-    return jsonify(
-        success=True, data={"url": url, "key": key, "size": len(data), "contentType": content_type}
-    ), 201
+    return data
 
 
 @bp.get("/files/<path:key>")
