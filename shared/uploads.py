@@ -59,7 +59,6 @@ def store(storage: Storage, user_id: int, data: bytes, *, max_pixels: int, cap: 
     try:
         record(key, user_id, len(data), cap)
     except Exception:
-        db.session.rollback()
         storage.delete(key)
         raise
     return Stored(key, len(data), content_type)
