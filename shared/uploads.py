@@ -20,17 +20,12 @@ from sqlalchemy import delete, func, select, update
 
 from .db import db, utcnow
 from .errors import BadRequest, Conflict, NotMember
-from .imagetype import sniff_image
+from .imagetype import ACCEPTED_FORMATS, NOT_AN_IMAGE, TRUNCATED, sniff_image
 from .inputs import upload_prefix
 from .models import Upload, User
 from .storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
-
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-"""Pillow plugins tried on an upload: the formats the worker decodes."""
-
-NOT_AN_IMAGE = "not a supported image (JPEG, PNG or WebP expected)"
 
 
 @dataclass(frozen=True)
@@ -87,7 +82,7 @@ def check_image(data: bytes, *, max_pixels: int) -> tuple[str, str]:
         except (UnidentifiedImageError, Image.DecompressionBombError):
             raise _refused(NOT_AN_IMAGE) from None
         except (OSError, SyntaxError, ValueError, EOFError, struct.error):
-            raise _refused("image is truncated or corrupt") from None
+            raise _refused(TRUNCATED) from None
     return kind
 
 
