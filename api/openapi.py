@@ -339,10 +339,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post",
         "/api/uploads",
-        "Upload an input photo (JPEG, PNG or WebP)",
+        "Upload an input photo (JPEG, PNG or WebP); members only (403/1002); 409 when the "
+        "caller's uploads no task has used yet would exceed `UPLOAD_STORAGE_CAP_BYTES`",
         "files",
         UploadSchema,
-        (400, 413, *AUTH_ERRORS),
+        (400, 409, 413, *AUTH_ERRORS),
         status=201,
         form=UploadFormSchema,
     ),

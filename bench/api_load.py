@@ -281,7 +281,7 @@ def seed_users(env: dict[str, str], hammer_quota: int) -> None:
     with app.app_context():
         from werkzeug.security import generate_password_hash
 
-        hashed = generate_password_hash(PASSWORD, method=users.PASSWORD_METHOD)
+        hashed = generate_password_hash(PASSWORD, method=users.password_method())
         for i in range(USERS + 1):
             email = HAMMER_EMAIL if i == USERS else f"load{i:02d}@bench.example.com"
             user = User(email=email, password_hash=hashed, is_member=False, quota=0)

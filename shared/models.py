@@ -1,4 +1,4 @@
-"""Tables: users, tasks, the quota ledger and idempotency records."""
+"""Tables: users, tasks, the quota ledger, idempotency records and uploads."""
 
 from __future__ import annotations
 
@@ -136,6 +136,22 @@ class IdempotencyRecord(db.Model):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Upload(db.Model):
+    """A photo stored by `POST /api/uploads`: counted against its owner's storage cap until a task
+    uses it (`used_at`), and deleted with its file if no task does within `UPLOAD_UNUSED_SECONDS`."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (
+        Index("ix_uploads_unused", "user_id", "created_at", postgresql_where="used_at IS NULL"),
+    )
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 def _aware(value: datetime) -> datetime:

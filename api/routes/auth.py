@@ -10,6 +10,7 @@ from shared.db import db
 from shared.errors import Unauthorized
 from shared.models import User
 
+from .. import login_throttle
 from ..auth import current_user
 from ..body import load_body
 from ..extensions import rate_limiter
@@ -48,9 +49,14 @@ def register():
 @rate_limiter.limit(_login_limit, key=client_address)
 def login():
     data = load_body(login_schema)
+    throttle = login_throttle.bucket(data["email"], client_address())
+    login_throttle.check_not_locked(throttle)
     user = users.authenticate(data["email"], data["password"])
     if user is None:
+        login_throttle.record_failure(throttle)
         raise Unauthorized("wrong email or password")
+    db.session.commit()
+    login_throttle.record_success(throttle, data["email"], client_address())
     return jsonify(success=True, data=_tokens(user))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request, send_file
 from sqlalchemy import Row
 
-from shared import events, inputs, lifecycle, queues, task_types, tasks, webhooks
+from shared import events, inputs, lifecycle, queues, task_types, tasks, uploads, webhooks
 from shared.app import redis_client, storage
 from shared.archive import results_zip
 from shared.db import db
@@ -67,6 +67,7 @@ def create():
     user_id = current_user_id()
     if upload_key is not None:
         inputs.check_upload_owner(upload_key, user_id)
+        uploads.mark_used(upload_key)
     return _create(
         user_id,
         data["type"],

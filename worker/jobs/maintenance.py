@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from shared import lifecycle, queues, task_types, tasks
-from shared.app import redis_client, settings
+from shared import lifecycle, queues, task_types, tasks, uploads
+from shared.app import redis_client, settings, storage
 from shared.db import db, utcnow
 from shared.models import ACTIVE_STATUSES, Task
 
@@ -70,3 +70,14 @@ def prune_idempotency_keys() -> int:
         removed = tasks.prune_idempotency_records(settings().IDEMPOTENCY_TTL_SECONDS)
         db.session.commit()
         return removed
+
+
+def delete_unused_uploads() -> int:
+    """Delete uploads no task used within `UPLOAD_UNUSED_SECONDS` (rows, then files)."""
+    with app_context():
+        keys = uploads.forget_unused(settings().UPLOAD_UNUSED_SECONDS)
+        db.session.commit()
+        uploads.delete_files(storage(), keys)
+        if keys:
+            log.info("deleted %d unused upload(s)", len(keys))
+        return len(keys)
