@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from shared import lifecycle, queues, tasks
+from shared import lifecycle, queues, sessions, tasks
 from shared.app import redis_client, settings
 from shared.db import db, utcnow
 from shared.models import ACTIVE_STATUSES, Task
@@ -64,5 +64,13 @@ def reconcile_tasks() -> list[str]:
 def prune_idempotency_keys() -> int:
     with app_context():
         removed = tasks.prune_idempotency_records(settings().IDEMPOTENCY_TTL_SECONDS)
+        db.session.commit()
+        return removed
+
+
+def prune_refresh_tokens() -> int:
+    """Delete refresh tokens past their expiry: they can neither be used nor reused."""
+    with app_context():
+        removed = sessions.prune_expired()
         db.session.commit()
         return removed
