@@ -59,28 +59,26 @@ def test_sign_out_ends_the_session_on_the_server(page, live_server, make_user):
     assert refused("/api/auth/me", saved["accessToken"])
 
 
+def spoil_access_token_and_reload(page) -> None:
+    """Make the stored access token invalid, so the console's next call refreshes the pair."""
+    page.evaluate(
+        """() => {
+            const saved = JSON.parse(localStorage.getItem('shopimage.auth'));
+            saved.accessToken = 'not-a-token';
+            localStorage.setItem('shopimage.auth', JSON.stringify(saved));
+        }"""
+    )
+    page.reload()
+
+
 def test_console_keeps_the_rotated_refresh_token(page, live_server, make_user):
     make_user("rotate-ui@example.com")
     sign_in(page, "rotate-ui@example.com")
     before = json.loads(page.evaluate("localStorage.getItem('shopimage.auth')"))
-    page.evaluate(
-        """() => {
-            const saved = JSON.parse(localStorage.getItem('shopimage.auth'));
-            saved.accessToken = 'not-a-token';
-            localStorage.setItem('shopimage.auth', JSON.stringify(saved));
-        }"""
-    )
-    page.reload()
+    spoil_access_token_and_reload(page)
     expect(page.locator("#user-email")).to_have_text("rotate-ui@example.com")
     after = json.loads(page.evaluate("localStorage.getItem('shopimage.auth')"))
     assert after["refreshToken"] != before["refreshToken"]
     # The stored successor still works after another reload (the old one would end the session).
-    page.evaluate(
-        """() => {
-            const saved = JSON.parse(localStorage.getItem('shopimage.auth'));
-            saved.accessToken = 'not-a-token';
-            localStorage.setItem('shopimage.auth', JSON.stringify(saved));
-        }"""
-    )
-    page.reload()
+    spoil_access_token_and_reload(page)
     expect(page.locator("#user-email")).to_have_text("rotate-ui@example.com")
