@@ -24,15 +24,26 @@ from shared.tasks import IDEMPOTENCY_KEY_MAX
 
 from .pages import entry_page, secure_blueprint
 from .routes.files import SERVED_TYPES
-from .schemas.auth import PASSWORD_RULE, LedgerEntrySchema, LoginSchema, RegisterSchema, UserSchema
+from .schemas.auth import (
+    PASSWORD_RULE,
+    ApiKeyCreateSchema,
+    ApiKeySchema,
+    LedgerEntrySchema,
+    LoginSchema,
+    PasswordChangeSchema,
+    RegisterSchema,
+    UserSchema,
+)
 from .schemas.common import StringId
 from .schemas.responses import (
     ERROR_CODES,
     STATUS_CODES,
-    AccessTokenSchema,
+    ApiKeyCreatedSchema,
+    ApiKeyListSchema,
     CreatedTaskSchema,
     ErrorSchema,
     HealthSchema,
+    LoggedOutSchema,
     MeSchema,
     QuotaSchema,
     ReadySchema,
@@ -59,8 +70,9 @@ from .schemas.tasks import (
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "apidocs"
 
-BEARER, REFRESH, SERVICE, METRICS, BASIC = (
+BEARER, API_KEY, REFRESH, SERVICE, METRICS, BASIC = (
     "bearerAuth",
+    "apiKey",
     "refreshToken",
     "serviceToken",
     "metricsToken",
@@ -74,11 +86,20 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "bearerFormat": "JWT",
         "description": "access token from `POST /api/auth/login` (or register / refresh)",
     },
+    API_KEY: {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "an API key (`sk_...`) from `POST /api/keys`, for shop backends; also accepted as "
+        "`Authorization: Bearer sk_...`. Works wherever an access token does, with the account's "
+        "membership, quota and rate limits, except key management, logout and password change",
+    },
     REFRESH: {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
-        "description": "refresh token from `POST /api/auth/login`; accepted only by `POST /api/auth/refresh`",
+        "description": "refresh token from `POST /api/auth/login`; accepted only by `POST /api/auth/refresh` "
+        "(each is good once: refreshing answers the next one) and `POST /api/auth/logout`",
     },
     SERVICE: {
         "type": "apiKey",
@@ -179,7 +200,7 @@ class Operation:
     response: type[Schema] | str | None
     """A `data` schema (wrapped in the success envelope), a key of RAW_CONTENT, or a whole-body schema."""
     errors: tuple[int, ...]
-    security: tuple[str, ...] = (BEARER,)
+    security: tuple[str, ...] = (BEARER, API_KEY)
     status: int = 200
     body: type[Schema] | dict[str, Any] | None = None
     form: type[Schema] | None = None
@@ -226,11 +247,71 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post",
         "/api/auth/refresh",
-        "A new access token for a refresh token",
+        "Spend a refresh token for a new access and refresh token",
         "auth",
-        AccessTokenSchema,
+        TokensSchema,
         AUTH_ERRORS,
         security=(REFRESH,),
+        description="Refresh tokens rotate: each is good once. Presenting a spent one again ends "
+        "every token of that login (401), the newest pair included: someone else holds a copy.",
+    ),
+    Operation(
+        "post",
+        "/api/auth/logout",
+        "End this login: its refresh token and its access tokens stop at once",
+        "auth",
+        LoggedOutSchema,
+        (*AUTH_ERRORS,),
+        security=(REFRESH, BEARER),
+    ),
+    Operation(
+        "post",
+        "/api/auth/password",
+        "Change the password; every session ends and the caller gets a new token pair",
+        "auth",
+        TokensSchema,
+        (*JSON_ERRORS, *AUTH_ERRORS),
+        security=(BEARER,),
+        body=PasswordChangeSchema,
+    ),
+    Operation(
+        "post",
+        "/api/keys",
+        "Create an API key (the whole key is in this answer only)",
+        "keys",
+        ApiKeyCreatedSchema,
+        (*JSON_ERRORS, *AUTH_ERRORS, 409),
+        security=(BEARER,),
+        status=201,
+        body=ApiKeyCreateSchema,
+        description="Needs a login token: an API key cannot create, list or revoke keys (403/4003). "
+        "At most 20 live keys per account (409/4009).",
+    ),
+    Operation(
+        "get",
+        "/api/keys",
+        "The caller's live API keys",
+        "keys",
+        ApiKeyListSchema,
+        AUTH_ERRORS,
+        security=(BEARER,),
+    ),
+    Operation(
+        "delete",
+        "/api/keys/{keyId}",
+        "Revoke an API key at once",
+        "keys",
+        ApiKeySchema,
+        AUTH_ERRORS,
+        security=(BEARER,),
+        parameters=(
+            {
+                "name": "keyId",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            },
+        ),
     ),
     Operation("get", "/api/auth/me", "The caller's account", "auth", MeSchema, AUTH_ERRORS),
     Operation(
@@ -423,11 +504,14 @@ FIELD_OVERRIDES: dict[tuple[type[Schema], str], dict[str, Any]] = {
     (UserSchema, "membershipActive"): {"type": "boolean", "description": "member now (not expired)"},
     (CreateTaskSchema, "params"): {"description": "per `type`, as `GET /api/task/types` lists them"},
     (StatusUpdateSchema, "resultUrls"): {"uniqueItems": True},
-    (RegisterSchema, "password"): {
-        "minLength": 8,
-        "maxLength": 128,
-        "pattern": PASSWORD_PATTERN,
-        "description": PASSWORD_RULE,
+    **{
+        (schema, name): {
+            "minLength": 8,
+            "maxLength": 128,
+            "pattern": PASSWORD_PATTERN,
+            "description": PASSWORD_RULE,
+        }
+        for schema, name in ((RegisterSchema, "password"), (PasswordChangeSchema, "newPassword"))
     },
 }
 """Fields whose OpenAPI type apispec cannot tell from the field class."""

@@ -67,6 +67,7 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule("worker.jobs.maintenance.reconcile_tasks", MAINTENANCE, "RECONCILE_INTERVAL_SECONDS"),
     Schedule("worker.jobs.maintenance.prune_idempotency_keys", MAINTENANCE, "RECONCILE_INTERVAL_SECONDS"),
     Schedule("worker.jobs.maintenance.delete_unused_uploads", MAINTENANCE, "UPLOAD_CLEANUP_INTERVAL_SECONDS"),
+    Schedule("worker.jobs.maintenance.prune_refresh_tokens", MAINTENANCE, "RECONCILE_INTERVAL_SECONDS"),
 )
 """Periodic jobs, run by the cron scheduler that `worker.py` starts."""
 

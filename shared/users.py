@@ -76,6 +76,10 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+def set_password(user: User, password: str) -> None:
+    user.password_hash = hash_password(password)
+
+
 def set_membership(user: User, *, member: bool, days: int | None = None, now: datetime | None = None) -> None:
     """Switch membership on (optionally for `days` from now, extending an active term) or off."""
     now = now or utcnow()

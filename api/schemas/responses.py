@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from shared import errors
 
-from .auth import LedgerEntrySchema, UserSchema
+from .auth import ApiKeySchema, LedgerEntrySchema, UserSchema
 from .tasks import TaskSchema
 
 ERROR_CODES: dict[int, str] = {
@@ -143,6 +143,18 @@ class TokensSchema(Schema):
     user = fields.Nested(UserSchema, required=True)
     accessToken = fields.String(required=True)
     refreshToken = fields.String(required=True)
+
+
+class LoggedOutSchema(Schema):
+    loggedOut = fields.Boolean(required=True)
+
+
+class ApiKeyCreatedSchema(ApiKeySchema):
+    key = fields.String(required=True, metadata={"description": "the whole key: shown this once only"})
+
+
+class ApiKeyListSchema(Schema):
+    items = fields.List(fields.Nested(ApiKeySchema), required=True)
 
 
 class AccessTokenSchema(Schema):

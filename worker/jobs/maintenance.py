@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from shared import lifecycle, queues, task_types, tasks, uploads
+from shared import lifecycle, queues, sessions, task_types, tasks, uploads
 from shared.app import redis_client, settings, storage
 from shared.db import db, utcnow
 from shared.models import ACTIVE_STATUSES, Task
@@ -81,3 +81,11 @@ def delete_unused_uploads() -> int:
         if keys:
             log.info("deleted %d unused upload(s)", len(keys))
         return len(keys)
+
+
+def prune_refresh_tokens() -> int:
+    """Delete refresh tokens past their expiry: they can neither be used nor reused."""
+    with app_context():
+        removed = sessions.prune_expired()
+        db.session.commit()
+        return removed

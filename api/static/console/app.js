@@ -1,12 +1,14 @@
 // The console's shell: top bar (account, membership, quota, language), hash routing, views.
 //   #/            new task + task list
 //   #/task/<id>   one task, polled live
+//   #/keys        API keys for shop backends
 
-import { api, isSignedIn, onSignedOut, signOut } from "./api.js";
+import { api, isSignedIn, logOut, onSignedOut } from "./api.js";
 import { renderAuth } from "./auth.js";
 import { describeError } from "./common.js";
 import { h, mount, toast } from "./dom.js";
 import { renderHome } from "./home.js";
+import { renderKeys } from "./keys.js";
 import { applyDocumentLang, formatDateTime, lang, setLang, t } from "./i18n.js";
 import { renderTask } from "./task.js";
 
@@ -56,7 +58,7 @@ async function loadTaskTypes() {
 }
 
 function isHome() {
-  return !/^#\/task\//.test(window.location.hash);
+  return !/^#\/(task\/|keys)/.test(window.location.hash);
 }
 
 function drawTopbar() {
@@ -99,9 +101,10 @@ function drawTopbar() {
           t("account.quota", { n: user.quota }),
         ),
         h("span", { class: "email muted", id: "user-email" }, user.email),
+        h("a", { class: "btn btn-ghost", id: "nav-keys", href: "#/keys" }, t("keys.nav")),
         h(
           "button",
-          { type: "button", class: "btn btn-ghost", id: "sign-out", onclick: () => signOut("user") },
+          { type: "button", class: "btn btn-ghost", id: "sign-out", onclick: () => logOut() },
           t("auth.signOut"),
         ),
       )
@@ -148,6 +151,7 @@ async function route() {
   const ctx = { user: state.user, taskTypes: state.taskTypes, refreshAccount, navigate };
   const match = window.location.hash.match(/^#\/task\/([^/?#]+)/);
   if (match) state.cleanup = renderTask(view, ctx, decodeURIComponent(match[1]));
+  else if (window.location.hash.startsWith("#/keys")) state.cleanup = renderKeys(view, ctx);
   else state.cleanup = renderHome(view, ctx);
   window.scrollTo(0, 0);
 }
