@@ -44,9 +44,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(errors.ServiceError)
     def service_error(exc: errors.ServiceError) -> Response:
         response = envelope(exc.code, exc.message, exc.status, exc.details)
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after:
-            response.headers["Retry-After"] = str(retry_after)
+        if exc.details and "retryAfter" in exc.details:
+            response.headers["Retry-After"] = str(exc.details["retryAfter"])
         return response
 
     @app.errorhandler(ValidationError)

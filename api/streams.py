@@ -40,14 +40,6 @@ ARGV[3]: this slot's expiry; ARGV[4]: its id; ARGV[5]: the set's time to live). 
 dies without releasing its slot loses it at the expiry, a little after the longest stream."""
 
 
-class TooManyStreams(RateLimited):
-    retry_after = RETRY_AFTER_SECONDS
-
-
-class StreamsBusy(Unavailable):
-    retry_after = RETRY_AFTER_SECONDS
-
-
 class ProcessSlots:
     """How many streams this process serves at once (a counter under a lock)."""
 
@@ -87,14 +79,18 @@ def open_slot(user_id: int) -> Callable[[], None]:
         script = current_app.extensions["stream_open_script"] = redis.register_script(OPEN)
     taken = script(keys=[key], args=[now, config["SSE_MAX_STREAMS_PER_USER"], now + lifetime, slot, lifetime])
     if not taken:
-        raise TooManyStreams(
+        raise RateLimited(
             f"too many open event streams for this account (at most {config['SSE_MAX_STREAMS_PER_USER']});"
-            " poll GET /api/task/<id> instead"
+            " poll GET /api/task/<id> instead",
+            details={"retryAfter": RETRY_AFTER_SECONDS},
         )
     slots: ProcessSlots = current_app.extensions["stream_slots"]
     if not slots.take():
         redis.zrem(key, slot)
-        raise StreamsBusy("this server has no room for another event stream; poll GET /api/task/<id> instead")
+        raise Unavailable(
+            "this server has no room for another event stream; poll GET /api/task/<id> instead",
+            details={"retryAfter": RETRY_AFTER_SECONDS},
+        )
 
     released = threading.Event()
 
