@@ -21,8 +21,8 @@ from shared.errors import Unauthorized
 from shared.models import TERMINAL_STATUSES, Task, User
 from shared.schemas import task_document
 
-from .. import streams
 from ..auth import account_of, current_user
+from ..streams import open_slot
 
 bp = Blueprint("events", __name__, url_prefix="/api/task")
 
@@ -44,7 +44,7 @@ def _stream_user() -> User:
 def stream(task_id: str):
     user = _stream_user()
     task = tasks.get_owned(task_id, user.id)
-    release = streams.open_slot(user.id)
+    release = open_slot(user.id)
     try:
         response = _stream_response(task)
     except BaseException:
