@@ -1,4 +1,7 @@
-"""Prometheus metrics at /metrics, behind `METRICS_TOKEN` (Bearer) when one is configured."""
+"""Prometheus metrics at /metrics, behind `METRICS_TOKEN` (Bearer) when one is configured.
+
+Limited to `RATELIMIT_ADMIN` per client address (shared with /rq), so guessing the token is slow.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +12,25 @@ from flask import Blueprint, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST
 from rq import Queue
 
-from shared import metrics, queues
+from shared import metrics, queues, task_types
 from shared.app import redis_client
 
+from ..extensions import rate_limiter
 from ..observability import http_metrics
+from ..ratelimit import admin_limit, by_address
 
 bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
+@rate_limiter.limit(admin_limit, key=by_address, scope="admin")
 def show():
     token = current_app.config["METRICS_TOKEN"]
     offered = request.headers.get("Authorization", "").removeprefix("Bearer ")
     if not token or not hmac.compare_digest(token.encode(), offered.encode()):
         abort(401 if token else 404)
     redis = redis_client()
-    lines = list(metrics.render(redis))
+    lines = list(metrics.render(redis, task_types.registry().names()))
     lines += [
         "# HELP shopimage_queue_depth Jobs waiting in each queue.",
         "# TYPE shopimage_queue_depth gauge",
