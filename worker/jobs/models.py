@@ -35,7 +35,21 @@ from ..content import ContentRejected
 from ..fetch import FetchError
 from ..inputs import fetch_configured, load_input_image
 from ..runner import TaskRejected, TransientInputError
-from ..runninghub import RetryLater, RunningHubClient, RunningHubError, StillRunning, TaskFailed
+from ..runninghub import (
+    WAITING_STATUSES,
+    CreateUncertain,
+    PromptRejected,
+    RetryLater,
+    RunningHubClient,
+    RunningHubError,
+    StillRunning,
+    TaskFailed,
+    create_uncertain,
+    mark_create_uncertain,
+    report,
+    select_images,
+    webhook_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +75,15 @@ COLLECT = "worker.jobs.models.collect_model_pose12"
 
 
 @cache
-def _client(base_url: str, api_key: str) -> RunningHubClient:
-    return RunningHubClient(base_url, api_key)
+def _client(base_url: str, api_key: str, read_timeout: float = 30) -> RunningHubClient:
+    return RunningHubClient(base_url, api_key, timeout=(5, read_timeout))
 
 
 def client() -> RunningHubClient:
     config = settings()
-    return _client(config.RUNNINGHUB_BASE_URL, config.RUNNINGHUB_API_KEY)
+    return _client(
+        config.RUNNINGHUB_BASE_URL, config.RUNNINGHUB_API_KEY, config.RUNNINGHUB_READ_TIMEOUT_SECONDS
+    )
 
 
 @cache
@@ -104,6 +120,11 @@ def submit_model_pose12(task_id: str) -> str:
         if task.external_id:
             _follow_up(POLL, task_id)
             return "resumed"
+        if create_uncertain(redis_client(), task_id):
+            # Resubmitting now could start a second billed task; the webhook route adopts the
+            # first one's id if its callback names this task (see `webhook_url`).
+            _follow_up(SUBMIT, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
+            return "waiting for a timed-out create to report"
         if not acquire_slot(task_id):
             _follow_up(SUBMIT, task_id, delay=settings().RUNNINGHUB_RETRY_SECONDS)
             return "waiting for a RunningHub slot"
@@ -119,18 +140,50 @@ def submit_model_pose12(task_id: str) -> str:
         except TaskRejected as exc:
             _finish_failed(task_id, exc.message)
             return "failed"
+        except PromptRejected as exc:
+            # RunningHub started (and bills) the task although its inputs were rejected: keep its
+            # id on our task, stop it there, then fail ours with ComfyUI's node errors.
+            db.session.execute(
+                update(Task)
+                .where(Task.id == task_id)
+                .values(external_id=exc.task_id, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
+            log.error("RunningHub rejected the inputs of task %s (%s): %s", task_id, exc.task_id, exc.msg)
+            try:
+                client().cancel(exc.task_id)
+            except RunningHubError as cancel_error:
+                log.error("could not cancel RunningHub task %s: %s", exc.task_id, cancel_error)
+            _finish_failed(task_id, exc.user_message)
+            return "failed"
+        except CreateUncertain as exc:
+            report(exc, redis_client())
+            log.warning(
+                "RunningHub create for task %s timed out (%s); waiting for its callback", task_id, exc
+            )
+            mark_create_uncertain(redis_client(), task_id, settings().RUNNINGHUB_CREATE_WAIT_SECONDS)
+            _follow_up(SUBMIT, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
+            return "create timed out; waiting"
         except RetryLater as exc:
+            report(exc, redis_client())
             release_slot(task_id)
             log.warning("RunningHub busy for task %s (%s); retrying later", task_id, exc)
             _follow_up(SUBMIT, task_id, delay=settings().RUNNINGHUB_RETRY_SECONDS)
             return "retry later"
-        db.session.execute(
+        stored = db.session.execute(
             update(Task)
-            .where(Task.id == task_id)
+            .where(Task.id == task_id, Task.external_id.is_(None))
             .values(external_id=external_id, progress=20, updated_at=utcnow())
             .execution_options(synchronize_session=False)
-        )
+        ).rowcount
         db.session.commit()
+        if not stored:  # an earlier, timed-out create's task was adopted meanwhile: keep that one
+            log.warning("task %s already has a RunningHub task; cancelling %s", task_id, external_id)
+            try:
+                client().cancel(external_id)
+            except RunningHubError as exc:
+                log.error("could not cancel RunningHub task %s: %s", external_id, exc)
         _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
         return "submitted"
 
@@ -150,11 +203,9 @@ def _submit(task_id: str, url: str, params: dict) -> str:
             seed=secrets.randbelow(2**31),
         )
         config = settings()
-        webhook = (
-            f"{config.RUNNINGHUB_WEBHOOK_BASE_URL}/api/webhooks/runninghub/{config.RUNNINGHUB_WEBHOOK_SECRET}"
-        )
+        webhook = webhook_url(config.RUNNINGHUB_WEBHOOK_BASE_URL, config.RUNNINGHUB_WEBHOOK_SECRET, task_id)
         return rh.create(workflow_id, node_info, webhook_url=webhook)
-    except RetryLater:
+    except (RetryLater, PromptRejected):
         raise
     except TaskFailed as exc:
         raise TaskRejected(exc.user_message) from exc
@@ -175,11 +226,16 @@ def poll_model_pose12(task_id: str) -> str:
         db.session.close()
         try:
             status = client().status(external_id)
-        except RetryLater:
+        except RetryLater as exc:
+            report(exc, redis_client())
             status = "RETRY"
-        if status in ("SUCCESS", "FAILED"):
+        except RunningHubError as exc:
+            _finish_failed(task_id, f"AI 渲染状态查询失败（RunningHub {exc.code}: {exc.msg}）")
+            return "failed"
+        if status not in (*WAITING_STATUSES, "RETRY"):
+            # Ended, or a status we do not know (empty included): the outputs answer decides.
             _follow_up(COLLECT, task_id)  # its own job: the collect step shows as such in rq
-            return f"collecting ({status})"
+            return f"collecting ({status or 'no status'})"
         if status == "RUNNING":
             lifecycle.set_progress(task_id, 50)
             db.session.commit()
@@ -227,7 +283,8 @@ def _collect(task_id: str) -> str:
     except StillRunning:
         _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
         return "still running"
-    except RetryLater:
+    except RetryLater as exc:
+        report(exc, redis_client())
         _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_RETRY_SECONDS)
         return "retry later"
     except TaskFailed as exc:
@@ -237,11 +294,15 @@ def _collect(task_id: str) -> str:
     except RunningHubError as exc:
         _finish_failed(task_id, f"AI 渲染结果读取失败（RunningHub {exc.code}: {exc.msg}）")
         return "failed"
+    config = settings()
+    outputs = select_images(outputs, config.RUNNINGHUB_OUTPUT_NODE)
+    if not outputs:
+        _finish_failed(task_id, "AI 渲染结束但没有产出图片")
+        return "failed"
     lifecycle.set_progress(task_id, 80)
     db.session.commit()
     try:
         # Downloads wait on the network, not the CPU: fetch the twelve side by side.
-        config = settings()
         with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
             images = list(pool.map(lambda url: _download(url, config), [o.file_url for o in outputs]))
         queues.resolve(settings().CONTENT_CHECK)(images)
