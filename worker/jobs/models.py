@@ -226,7 +226,7 @@ def poll_model_pose12(task_id: str) -> str:
         db.session.close()
         try:
             status = client().status(external_id)
-        except RetryLater as exc:
+        except (RetryLater, StillRunning) as exc:
             report(exc, redis_client())
             status = "RETRY"
         except RunningHubError as exc:
