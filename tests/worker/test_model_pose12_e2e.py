@@ -347,3 +347,22 @@ def test_create_timeout_adopts_the_started_task_instead_of_paying_twice(
     assert task.status == "success", (task.error_message, worker.output()[-3000:])
     assert standin.state()["creates"] == 1 and len(task.result_urls) == 12  # one render paid for
     assert "adopted RunningHub task" in server.log_path.read_text()
+
+
+def test_callback_before_the_create_answer_keeps_the_task(
+    client, auth, make_user, start_worker, start_live_server, standin
+):
+    user = make_user(quota=1)
+    headers = auth.headers(user)
+    url = upload(client, headers)
+    env = rh_env(standin, RUNNINGHUB_POLL_SECONDS="60")
+    server = start_live_server(**env)
+    # The render (1 s) ends and calls back before the create answers (3 s): the callback adopts the
+    # id first, and the create's own answer must not then cancel that same task.
+    standin.set_faults({"create_then_slow": {"count": 1, "seconds": 3}})
+    task_id = create(client, headers, url)
+    worker = start_worker(**env, RUNNINGHUB_WEBHOOK_BASE_URL=server.url)
+    task = wait_for(lambda: finished(task_id), timeout=60, message="collected")
+    assert task.status == "success", (task.error_message, worker.output()[-3000:])
+    state = standin.state()
+    assert (state["creates"], state["cancels"]) == (1, 0)

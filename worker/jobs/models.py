@@ -21,7 +21,7 @@ from functools import cache
 
 from PIL import Image
 from rq import get_current_job
-from sqlalchemy import update
+from sqlalchemy import or_, update
 
 from shared import lifecycle, queues
 from shared.app import redis_client, settings, storage
@@ -173,7 +173,7 @@ def submit_model_pose12(task_id: str) -> str:
             return "retry later"
         stored = db.session.execute(
             update(Task)
-            .where(Task.id == task_id, Task.external_id.is_(None))
+            .where(Task.id == task_id, or_(Task.external_id.is_(None), Task.external_id == external_id))
             .values(external_id=external_id, progress=20, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         ).rowcount
