@@ -6,8 +6,10 @@ submit (short job) → RunningHub renders → webhook or delayed poll → collec
   (`RUNNINGHUB_MAX_CONCURRENCY`); a task that finds it full stays `pending` and is re-scheduled.
 - The RunningHub task id is committed on our task right after RunningHub accepts it, so a
   restarted worker resumes polling instead of submitting twice.
-- "Try again later" answers (421, 415, 5xx, transport errors) re-schedule; they never fail a task.
-  The timeout sweeper bounds how long a task can wait.
+- "Try again later" answers (421, 415, 1520, 1003, 5xx, transport errors, and an empty balance,
+  which also alerts) re-schedule; they never fail a task. The timeout sweeper bounds the wait.
+- A create that timed out may have started a billed task: the task waits for that task's
+  callback (which names it) before submitting again.
 """
 
 from __future__ import annotations
