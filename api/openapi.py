@@ -466,10 +466,14 @@ OPERATIONS: tuple[Operation, ...] = (
         WebhookAcceptedSchema,
         (404,),
         security=(),
-        parameters=({"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}},),
+        parameters=(
+            {"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "task", "in": "query", "required": False, "schema": {"type": "string"}},
+        ),
         body=RUNNINGHUB_CALLBACK,
         description="The path secret is `RUNNINGHUB_WEBHOOK_SECRET` (404 otherwise). A hint only: "
-        "the result is collected from RunningHub itself.",
+        "the result is collected from RunningHub itself. `task` names our task, so a RunningHub "
+        "task whose create timed out is recognised by its callback.",
     ),
     Operation(
         "get",
