@@ -479,7 +479,14 @@ def build_spec(app: Flask) -> dict[str, Any]:
             continue
         path = op.path.rstrip("/") + "/" if rule.endswith("/") and rule != "/" else op.path
         spec.path(path=path, operations={op.method: _operation(spec, op)})
-    return spec.to_dict()
+    document = spec.to_dict()
+    hd = document["components"]["schemas"]["BasicCleanParams"]["properties"]["hd"]
+    hd["description"] += (
+        " HD is "
+        + ("available" if app.extensions["settings"].hd_available else "NOT available")
+        + " on this server."
+    )
+    return document
 
 
 def app_routes(app: Flask) -> dict[tuple[str, str], str]:

@@ -179,6 +179,13 @@ class Config:
         return bool(self.RUNNINGHUB_BASE_URL and self.RUNNINGHUB_API_KEY and self.RUNNINGHUB_WORKFLOWS_FILE)
 
     @property
+    def hd_available(self) -> bool:
+        """Whether basic_clean's ``hd`` mode can run here: the HD model is installed in MODEL_DIR."""
+        from .hd import hd_available
+
+        return hd_available(self.MODEL_DIR)
+
+    @property
     def is_production(self) -> bool:
         return self.APP_ENV == "production"
 

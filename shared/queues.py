@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 IMAGES = "images"
 """CPU-bound image pipeline jobs (basic_clean)."""
+IMAGES_HD = "images_hd"
+"""basic_clean with ``params.hd`` (the 176 MB u2net model, ~2 s a job): served only by worker
+processes started for it (WORKER_QUEUES=images_hd), so a standard task never waits behind one
+and only those processes load the HD model. Not in ALL_QUEUES for the same reason."""
 RUNNINGHUB = "runninghub"
 """Short RunningHub submit / poll / collect jobs (model_pose12); never blocked behind images."""
 MAINTENANCE = "maintenance"
@@ -105,11 +109,17 @@ def resolve(dotted: str):
     return getattr(__import__(module_name, fromlist=[attr]), attr)
 
 
-def job_spec(task_type: str, overrides: dict[str, str] | None = None) -> JobSpec:
+def task_queue(task_type: str, params: dict | None = None) -> str:
+    """The queue a task's job goes to: HD cut-outs have their own."""
+    if task_type == "basic_clean" and (params or {}).get("hd"):
+        return IMAGES_HD
+    return JOBS[task_type].queue
+
+
+def job_spec(task_type: str, overrides: dict[str, str] | None = None, params: dict | None = None) -> JobSpec:
     spec = JOBS[task_type]
-    if overrides and task_type in overrides:
-        return JobSpec(overrides[task_type], spec.queue, spec.timeout, spec.retry_intervals)
-    return spec
+    func = overrides[task_type] if overrides and task_type in overrides else spec.func
+    return JobSpec(func, task_queue(task_type, params), spec.timeout, spec.retry_intervals)
 
 
 def enqueue_task(
@@ -119,12 +129,14 @@ def enqueue_task(
     overrides: dict[str, str] | None = None,
     retry_delay_factor: float = 1.0,
     announce: Iterable[events.TaskEvent] = (),
+    params: dict | None = None,
 ) -> Job:
     """Enqueue the job for a committed task; the task id is the job id.
 
     `announce`: committed events to publish in the same Redis round trip (the create path's).
+    `params`: the task's params, which choose the queue (see `task_queue`).
     """
-    spec = job_spec(task_type, overrides)
+    spec = job_spec(task_type, overrides, params)
     with redis.pipeline() as pipe:  # one round trip instead of several
         job = Queue(spec.queue, connection=redis).enqueue(
             spec.func,
@@ -184,9 +196,9 @@ def enqueue_follow_up(
     return job
 
 
-def queue_position(redis: Redis, task_id: str, task_type: str) -> int | None:
+def queue_position(redis: Redis, task_id: str, task_type: str, params: dict | None = None) -> int | None:
     """1-based position of a pending task's job in its queue, or None when not queued."""
-    position = Queue(JOBS[task_type].queue, connection=redis).get_job_position(task_id)
+    position = Queue(task_queue(task_type, params), connection=redis).get_job_position(task_id)
     return None if position is None else position + 1
 
 

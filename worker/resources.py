@@ -16,6 +16,7 @@ from shared.app import settings
 log = logging.getLogger(__name__)
 
 _session = None
+_hd_session = None
 
 
 def inference_threads() -> int:
@@ -43,11 +44,25 @@ def matting_session():
     return _session
 
 
+def hd_session():
+    """The process's HD (u2net) session; only processes serving the HD queue load it."""
+    global _hd_session
+    if _hd_session is None:
+        from .matting import load_hd_session
+
+        started = time.monotonic()
+        _hd_session = load_hd_session(settings().MODEL_DIR, inference_threads())
+        log.info("HD matting model loaded in %.2f s", time.monotonic() - started)
+    return _hd_session
+
+
 def preload(queue_names: Iterable[str]) -> None:
     """Load what the served queues' jobs need before the first job arrives."""
     queue_names = list(queue_names)
     if queues.IMAGES in queue_names:
         matting_session()
+    if queues.IMAGES_HD in queue_names:
+        hd_session()
     if queues.RUNNINGHUB in queue_names and settings().runninghub_configured:
         from .jobs.models import workflows
 

@@ -12,7 +12,8 @@ from shared import events, inputs, lifecycle, queues, tasks, webhooks
 from shared.app import redis_client, storage
 from shared.archive import results_zip
 from shared.db import db
-from shared.errors import Conflict, Unavailable
+from shared.errors import BadRequest, Conflict, Unavailable
+from shared.hd import HD_UNAVAILABLE
 from shared.models import Task
 from shared.schemas import task_document
 
@@ -49,6 +50,8 @@ def create():
     data = load_body(create_schema)
     if data["type"] == "model_pose12" and not current_app.extensions["settings"].runninghub_configured:
         raise Unavailable("model_pose12 is not available: RunningHub is not configured on this server")
+    if data["params"].get("hd") and not current_app.extensions["settings"].hd_available:
+        raise BadRequest(HD_UNAVAILABLE, details={"params": {"hd": [HD_UNAVAILABLE]}})
     key = tasks.check_idempotency_key(request.headers.get("Idempotency-Key"))
     allow_private = current_app.config["ALLOW_PRIVATE_URLS"]
     upload_key = inputs.own_key(data["inputImageUrl"], storage())
@@ -166,7 +169,7 @@ def _create(
         user_id, task_type, url, params, webhook_url=webhook_url, idempotency=idempotency
     )
     if not created.replayed:
-        _enqueue(created.task_id, created.task_type)
+        _enqueue(created.task_id, created.task_type, params)
     response = jsonify(created.body)
     response.status_code = created.status_code
     if created.replayed:
@@ -174,7 +177,7 @@ def _create(
     return response
 
 
-def _enqueue(task_id: str, task_type: str) -> None:
+def _enqueue(task_id: str, task_type: str, params: dict) -> None:
     """Enqueue and announce after commit, in one Redis round trip.
 
     If Redis is down the task stays pending and the reconciler enqueues it.
@@ -187,6 +190,7 @@ def _enqueue(task_id: str, task_type: str) -> None:
             current_app.config["JOB_OVERRIDES"],
             current_app.config["RETRY_DELAY_FACTOR"],
             announce=[events.TaskEvent(task_id, task_type, "pending", progress=0)],
+            params=params,
         )
     except Exception:
         log.exception("enqueue failed for task %s; the reconciler will retry", task_id)
@@ -194,7 +198,7 @@ def _enqueue(task_id: str, task_type: str) -> None:
 
 def _queue_position(task: Task | Row) -> int | None:
     try:
-        return queues.queue_position(redis_client(), task.id, task.type)
+        return queues.queue_position(redis_client(), task.id, task.type, task.params)
     except Exception:
         log.warning("queue position unavailable for task %s", task.id, exc_info=True)
         return None

@@ -43,17 +43,17 @@ def reconcile_tasks() -> list[str]:
         config = settings()
         cutoff = utcnow() - timedelta(seconds=config.RECONCILE_GRACE_SECONDS)
         rows = db.session.execute(
-            select(Task.id, Task.type)
+            select(Task.id, Task.type, Task.params)
             .where(Task.status.in_(ACTIVE_STATUSES), Task.updated_at < cutoff)
             .limit(1000)
         ).all()
         db.session.close()
         redis = redis_client()
         requeued = []
-        for task_id, task_type in rows:
+        for task_id, task_type, params in rows:
             if not queues.job_is_alive(redis, task_id):
                 queues.enqueue_task(
-                    redis, task_id, task_type, config.JOB_OVERRIDES, config.RETRY_DELAY_FACTOR
+                    redis, task_id, task_type, config.JOB_OVERRIDES, config.RETRY_DELAY_FACTOR, params=params
                 )
                 requeued.append(task_id)
         if requeued:
