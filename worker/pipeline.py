@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from worker.imaging import encode_png
-from worker.refine import estimate_foreground, refine_alpha
+from worker.refine import refine_alpha
 
 MATTING = "matting.png"
 WHITE_BG = "white-bg.png"
@@ -84,8 +84,8 @@ def run_basic_clean(
     """Run basic_clean on a decoded RGB/RGBA image; return ``[(filename, png_bytes)]`` in order.
 
     ``session``: a rembg u2netp session (worker.matting.load_session) or the HD model's
-    onnxruntime session (load_hd_session). ``refine``: fit the mask to the photo's edges and
-    clean the edge colours (worker/refine.py); off only to measure what it adds.
+    onnxruntime session (load_hd_session). ``refine``: fit the mask to the photo's edges
+    (worker/refine.py); off only to measure what it adds.
     """
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}; expected one of {', '.join(TEMPLATES)}")
@@ -102,8 +102,6 @@ def run_basic_clean(
     if input_alpha is not None:
         # An already transparent upload keeps its transparency.
         np.minimum(alpha, input_alpha, out=alpha)
-    if refine:
-        rgb = estimate_foreground(rgb, alpha)
     report("matted", STAGES["matted"])
 
     results: dict[str, Future[bytes]] = {}

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from worker.refine import estimate_foreground, refine_alpha
+from worker.refine import refine_alpha
 
 
 def scene(side: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -39,19 +39,6 @@ def test_interior_is_opaque_and_background_transparent():
     outside = cv2.dilate(truth, np.ones((21, 21), np.uint8)) == 0
     assert (mask[inside] < 255).all()
     assert (refined[inside] == 255).all() and (refined[outside] == 0).all()
-
-
-def test_edge_colour_loses_the_background():
-    photo, _truth, mask = scene()
-    alpha = refine_alpha(photo, mask)
-    fg = estimate_foreground(photo, alpha)
-    edge = (alpha > 20) & (alpha < 235)
-    assert edge.sum() > 100
-    red = np.array([200, 30, 30])
-    # the green of the background bleeds into the photo's edge pixels; the estimate removes most of it
-    assert np.abs(fg[edge].astype(int) - red).mean() < 0.5 * np.abs(photo[edge].astype(int) - red).mean()
-    untouched = (alpha == 0) | (alpha == 255)
-    assert (fg[untouched] == photo[untouched]).all()
 
 
 def test_pipeline_cut_out_has_an_exactly_opaque_interior(product_image, matting_session):
