@@ -20,6 +20,7 @@ const draft = {
   fileName: "",
   type: "basic_clean",
   template: "all",
+  hd: false,
   scene: "studio",
   category: "dress",
   description: "",
@@ -236,6 +237,18 @@ function renderNewTask(ctx) {
     { class: "params", id: "params-basic" },
     h("label", { for: "template" }, t("new.template")),
     select("template", "template", TEMPLATES, "template"),
+    h(
+      "label",
+      { class: "check", for: "hd" },
+      h("input", {
+        type: "checkbox",
+        id: "hd",
+        checked: draft.hd,
+        onchange: (event) => (draft.hd = event.target.checked),
+      }),
+      " ",
+      t("new.hd"),
+    ),
   );
   const modelParams = h(
     "div",
@@ -295,7 +308,7 @@ function renderNewTask(ctx) {
         }
         const params =
           draft.type === "basic_clean"
-            ? { template: draft.template }
+            ? { template: draft.template, ...(draft.hd ? { hd: true } : {}) }
             : { scene: draft.scene, category: draft.category, productDescription: draft.description };
         submit.disabled = true;
         submit.textContent = t("new.submitting");

@@ -347,6 +347,7 @@ export function renderTask(root, ctx, taskId) {
     }
     if (task.type === "basic_clean") {
       rows.push([t("new.template"), params.template ? t(`template.${params.template}`) : "—"]);
+      if (params.hd) rows.push([t("task.hd"), "✓"]);
     } else {
       if (params.scene) rows.push([t("new.scene"), t(`scene.${params.scene}`)]);
       if (params.category) rows.push([t("new.category"), t(`category.${params.category}`)]);
