@@ -346,22 +346,23 @@ def _per_image(samples: list[Sample], results: dict[str, list[Scores]]) -> None:
 
 
 def hardest(samples: list[Sample], results: dict[str, list[Scores]], count: int = 5) -> list[int]:
-    """Indexes of the images where rembg-u2netp's edge-band error is largest, one per shape
-    (else the five would all be glass bottles, which show one flat tint, not an edge)."""
+    """The images with the largest rembg-u2netp edge-band error among those where it found the
+    product (IoU ≥ FOUND_IOU: elsewhere the crop shows a gross mistake, not an edge), one per shape."""
     ref = results[REFERENCE]
     picked: dict[str, int] = {}
     for i in sorted(range(len(ref)), key=lambda i: -ref[i].band_sad):
-        picked.setdefault(samples[i].shape, i)
+        if ref[i].iou >= FOUND_IOU:
+            picked.setdefault(samples[i].shape, i)
     return list(picked.values())[:count]
 
 
 def _pictures(folder: str, samples: list[Sample], results, outputs) -> None:
-    """For each hardest image: the worst 96 px edge window of each method on a checkerboard, ×4."""
+    """For each hardest image: its worst 96 px edge window, each method on a checkerboard, ×4."""
     os.makedirs(folder, exist_ok=True)
     columns = ("truth", REFERENCE, "standard-unrefined", "standard", "hd")
     for rank, i in enumerate(hardest(samples, results)):
         s = samples[i]
-        y, x = _worst_crop(outputs[REFERENCE][i][0], s.alpha)
+        y, x = _worst_crop(outputs[REFERENCE][i][0], s.alpha, edge_band(s.alpha))
         tiles = []
         for col in columns:
             alpha, colour = (s.alpha, s.foreground) if col == "truth" else outputs[col][i]
@@ -372,9 +373,10 @@ def _pictures(folder: str, samples: list[Sample], results, outputs) -> None:
         print(f"wrote {path}")
 
 
-def _worst_crop(pred: np.ndarray, true: np.ndarray, side: int = 96) -> tuple[int, int]:
-    """Top-left of the side×side window with the most reference error."""
-    err = cv2.boxFilter(np.abs(pred.astype(np.float32) - true.astype(np.float32)), -1, (side, side))
+def _worst_crop(pred: np.ndarray, true: np.ndarray, band: np.ndarray, side: int = 96) -> tuple[int, int]:
+    """Top-left of the side×side window with the most reference error in the edge band."""
+    diff = np.abs(pred.astype(np.float32) - true.astype(np.float32)) * band
+    err = cv2.boxFilter(diff, -1, (side, side))
     h, w = true.shape
     err = err[side // 2 : h - side // 2, side // 2 : w - side // 2]
     y, x = np.unravel_index(int(np.argmax(err)), err.shape)
