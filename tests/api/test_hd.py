@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from shared.config import ROOT
 from shared.db import db
 from shared.hd import HD_UNAVAILABLE
 from shared.models import Task, User
@@ -25,8 +26,14 @@ def balance(user_id: int) -> int:
     return db.session.get(User, user_id).quota
 
 
+def basic_clean(client) -> dict:
+    types = client.get("/api/task/types").get_json()["data"]["types"]
+    return next(t for t in types if t["name"] == "basic_clean")
+
+
 def test_hd_is_refused_before_any_charge_without_the_model(database, redis, auth, make_user, tmp_path):
-    for app in app_with(MODEL_DIR=str(tmp_path)):  # an empty model directory: no HD model
+    (tmp_path / "u2netp.onnx").symlink_to(ROOT / "models" / "u2netp.onnx")  # the standard model only
+    for app in app_with(MODEL_DIR=str(tmp_path)):
         client = app.test_client()
         user = make_user(quota=3)
         response = create(client, auth.headers(user), {"template": "all", "hd": True})
@@ -39,9 +46,9 @@ def test_hd_is_refused_before_any_charge_without_the_model(database, redis, auth
         # hd: false (and no hd at all) still work on that server
         assert create(client, auth.headers(user), {"hd": False}).status_code == 201
         assert create(client, auth.headers(user), {}).status_code == 201
-        spec = client.get("/api/openapi.json").get_json()
-        hd = spec["components"]["schemas"]["BasicCleanParams"]["properties"]["hd"]
-        assert hd["type"] == "boolean" and "NOT available" in hd["description"]
+        assert basic_clean(client)["options"] == [
+            {"param": "hd", "available": False, "unavailableReason": HD_UNAVAILABLE}
+        ]
 
 
 def test_hd_task_goes_to_its_own_queue(client, auth, make_user, redis):
@@ -52,11 +59,10 @@ def test_hd_task_goes_to_its_own_queue(client, auth, make_user, redis):
     assert [j.decode() for j in redis.lrange("rq:queue:images", 0, -1)] == [standard]
     data = client.get(f"/api/task/{hd}", headers=auth.headers(user)).get_json()["data"]
     assert data["params"] == {"template": "all", "hd": True} and data["queuePosition"] == 1
-    spec = client.get("/api/openapi.json").get_json()
-    assert (
-        "HD is available"
-        in spec["components"]["schemas"]["BasicCleanParams"]["properties"]["hd"]["description"]
-    )
+    described = basic_clean(client)
+    assert described["options"] == [{"param": "hd", "available": True, "unavailableReason": None}]
+    hd_param = next(p for p in described["params"] if p["name"] == "hd")
+    assert hd_param["type"] == "boolean" and hd_param["default"] is None
 
 
 def test_hd_must_be_a_boolean(client, auth, make_user):

@@ -46,7 +46,11 @@ def test_hd_job_occupying_its_worker_does_not_delay_a_standard_task(client, auth
     small = upload(client, headers, product_photo(400, 400), "small.jpg")
     standard_worker = start_worker(**STANDARD_WORKER)
     hd_worker = start_worker(**HD_WORKER)
+    # Both workers ready (models loaded) before the race starts.
     wait_for(lambda: "HD matting model loaded" in hd_worker.output(), timeout=120, message="HD worker ready")
+    wait_for(
+        lambda: "matting model loaded" in standard_worker.output(), timeout=120, message="standard ready"
+    )
     hd_id = create_hd(client, headers, big, "all").get_json()["data"]["taskId"]
     wait_for(lambda: client.get(f"/api/task/{hd_id}", headers=headers).get_json()["data"]["status"] == "processing",
              timeout=60, message="HD task started")  # fmt: skip
