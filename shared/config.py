@@ -207,6 +207,12 @@ class Config:
 
         self.SSE_HEARTBEAT_SECONDS = _int(env, "SSE_HEARTBEAT_SECONDS", 15)
         self.SSE_MAX_SECONDS = _int(env, "SSE_MAX_SECONDS", 600)
+        # Open event streams per user (all processes) and per web process (0: half of WEB_THREADS).
+        self.SSE_MAX_STREAMS_PER_USER = _int(env, "SSE_MAX_STREAMS_PER_USER", 2)
+        self.SSE_MAX_STREAMS_PER_PROCESS = _int(env, "SSE_MAX_STREAMS_PER_PROCESS", 0)
+        self.WEB_THREADS = _int(env, "WEB_THREADS", 4)
+        # Longest a request body may take to arrive once the app starts reading it (408 after).
+        self.REQUEST_BODY_SECONDS = float(_str(env, "REQUEST_BODY_SECONDS", "15"))
 
         self.RATELIMIT_ENABLED = _bool(env, "RATELIMIT_ENABLED", True)
         self.RATELIMIT_CREATE = _str(env, "RATELIMIT_CREATE", "600/minute")
@@ -215,6 +221,7 @@ class Config:
         self.LOGIN_LOCK_FAILURES = _int(env, "LOGIN_LOCK_FAILURES", 10)
         self.LOGIN_LOCK_SECONDS = _int(env, "LOGIN_LOCK_SECONDS", 900)
         self.RATELIMIT_ANONYMOUS = _str(env, "RATELIMIT_ANONYMOUS", "300/minute")
+        self.RATELIMIT_ADMIN = _str(env, "RATELIMIT_ADMIN", "120/minute")  # /rq and /metrics, per address
 
         self.TRUST_PROXY_HOPS = _int(env, "TRUST_PROXY_HOPS", 0)
         self.METRICS_TOKEN = _str(env, "METRICS_TOKEN", "")

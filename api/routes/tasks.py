@@ -109,8 +109,8 @@ def detail(task_id: str):
 
 @bp.put("/<task_id>/status")
 def update_status(task_id: str):
-    data = load_body(status_schema)
     require_internal_caller()
+    data = load_body(status_schema)
     tasks.get_any(task_id)
     if not lifecycle.transition(task_id, data["status"], data["resultUrls"], data["errorMessage"]):
         db.session.rollback()

@@ -14,6 +14,7 @@ from shared.db import db
 from shared.models import Task
 
 from ..auth import current_user
+from ..body import limit_to_json
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def runninghub(secret: str):
     expected = current_app.config["RUNNINGHUB_WEBHOOK_SECRET"]
     if not expected or not hmac.compare_digest(expected.encode(), secret.encode()):
         abort(404)
+    limit_to_json()
     try:
         body = request.get_json(silent=True)
     except RecursionError:
