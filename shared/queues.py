@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 IMAGES = "images"
 """CPU-bound image pipeline jobs."""
+IMAGES_HD = "images_hd"
+"""basic_clean with ``params.hd`` (the 176 MB u2net model, ~2 s a job): served only by worker
+processes started for it (WORKER_QUEUES=images_hd), so a standard task never waits behind one
+and only those processes load the HD model. Not in ALL_QUEUES for the same reason."""
 RUNNINGHUB = "runninghub"
 """Short RunningHub submit / poll / collect jobs; never blocked behind images."""
 MAINTENANCE = "maintenance"

@@ -18,6 +18,7 @@ from PIL import Image
 
 from shared.task_types import ENHANCED, MATTING, TEMPLATES, WHITE_BG
 from worker.imaging import encode_png
+from worker.refine import refine_alpha
 
 STAGES = {"decoded": 10, "matted": 50, "white_bg": 70, "enhanced": 90}
 """Progress percentage reported when each stage completes."""
@@ -67,10 +68,13 @@ def run_basic_clean(
     fill_ratio: float = 0.85,
     on_stage: StageCallback | None = None,
     compress_level: int = PNG_LEVEL,
+    refine: bool = True,
 ) -> list[tuple[str, bytes]]:
     """Run basic_clean on a decoded RGB/RGBA image; return ``[(filename, png_bytes)]`` in order.
 
-    ``session`` is a rembg u2netp session (see worker.matting.load_session).
+    ``session``: a rembg u2netp session (worker.matting.load_session) or the HD model's
+    onnxruntime session (load_hd_session). ``refine``: fit the mask to the photo's edges
+    (worker/refine.py); off only to measure what it adds.
     """
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}; expected one of {', '.join(TEMPLATES)}")
@@ -82,6 +86,8 @@ def run_basic_clean(
 
     rgb, input_alpha = _split(image)
     alpha = predict_alpha(session, rgb)
+    if refine:
+        alpha = refine_alpha(rgb, alpha)
     if input_alpha is not None:
         # An already transparent upload keeps its transparency.
         np.minimum(alpha, input_alpha, out=alpha)
@@ -112,7 +118,7 @@ def predict_alpha(session, rgb: np.ndarray) -> np.ndarray:
     Same steps as rembg's U2netpSession.predict, with OpenCV resizes instead of Pillow's
     Lanczos (several times faster at full size; the mask agrees to IoU > 0.99).
     """
-    inner = session.inner_session
+    inner = getattr(session, "inner_session", session)
     small = cv2.resize(rgb, MODEL_SIZE, interpolation=cv2.INTER_AREA)
     x = small.astype(np.float32)
     x /= max(float(x.max()), 1e-6)

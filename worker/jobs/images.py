@@ -7,7 +7,7 @@ from shared.app import settings, storage
 
 from ..inputs import load_input_image
 from ..pipeline import STAGES, run_basic_clean
-from ..resources import matting_session
+from ..resources import hd_session, matting_session
 from ..runner import Progress, TaskSnapshot, run_task
 
 
@@ -22,7 +22,7 @@ def basic_clean(task: TaskSnapshot, progress: Progress) -> list[str]:
     outputs = run_basic_clean(
         image,
         task.params.get("template", "all"),
-        matting_session(),
+        hd_session() if task.params.get("hd") else matting_session(),
         fill_ratio=settings().WHITE_BG_FILL_RATIO,
         on_stage=lambda _stage, percent: progress(percent),
     )

@@ -46,19 +46,19 @@ def reconcile_tasks() -> list[str]:
         config = settings()
         cutoff = utcnow() - timedelta(seconds=config.RECONCILE_GRACE_SECONDS)
         rows = db.session.execute(
-            select(Task.id, Task.type)
+            select(Task.id, Task.type, Task.params)
             .where(Task.status.in_(ACTIVE_STATUSES), Task.updated_at < cutoff)
             .limit(1000)
         ).all()
         db.session.close()
         redis = redis_client()
         requeued = []
-        for task_id, task_type in rows:
+        for task_id, task_type, params in rows:
             known = task_types.registry().find(task_type)
             if known is None:
                 log.warning("task %s has unknown type %r; left to the sweeper", task_id, task_type)
             elif not queues.job_is_alive(redis, task_id):
-                spec = known.job_spec(config.JOB_OVERRIDES)
+                spec = known.job_spec(config.JOB_OVERRIDES, params)
                 queues.enqueue_task(redis, task_id, task_type, spec, config.RETRY_DELAY_FACTOR)
                 requeued.append(task_id)
         if requeued:
