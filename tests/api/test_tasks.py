@@ -341,3 +341,28 @@ def test_create_replay_refusal_list_and_detail_on_sqlite(tmp_path, redis):
         assert quota.audit() == []
         db.session.remove()
         db.engine.dispose()
+
+
+def test_detail_says_workers_are_starting_until_one_serving_the_queue_is_ready(
+    client, auth, make_user, redis
+):
+    from rq import Worker
+
+    from shared import queues
+
+    headers = auth.headers(make_user())
+    task_id = create(client, headers).get_json()["data"]["taskId"]
+
+    def starting() -> bool:
+        return client.get(f"/api/task/{task_id}", headers=headers).get_json()["data"]["workersStarting"]
+
+    assert starting() is True  # no worker registered at all
+    other = Worker(["not-" + queues.JOBS["basic_clean"].queue], connection=redis, name="other-queue")
+    loading = Worker([queues.JOBS["basic_clean"].queue], connection=redis, name="loading")
+    for worker in (other, loading):
+        worker.register_birth()
+        worker.set_state("started")
+    other.set_state("idle")
+    assert starting() is True  # the only worker on the task's queue is still loading its model
+    loading.set_state("idle")
+    assert starting() is False
