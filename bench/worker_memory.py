@@ -22,6 +22,7 @@ Variants:
 from __future__ import annotations
 
 import argparse
+import ctypes
 import multiprocessing as mp
 import os
 import statistics
@@ -49,7 +50,7 @@ class Variant:
     name: str
     rembg: bool = False
     arena: bool = False
-    trim: bool = True
+    trim: bool = False
     env: dict[str, str] | None = None
     """Environment added to the process; None: the worker's own malloc settings (worker.memory)."""
 
@@ -62,9 +63,8 @@ VARIANTS = {
         Variant("lean"),
         Variant("lean+ort-arena", arena=True),
         Variant("lean-no-hugepages", env={"MALLOC_ARENA_MAX": memory.ARENA_MAX}),
-        Variant("lean-no-trim", trim=False),
+        Variant("lean+trim", trim=True),
         Variant("lean-default-malloc", env={}),
-        Variant("lean-default-malloc-no-trim", env={}, trim=False),
     )
 }
 
@@ -131,7 +131,7 @@ def _child(variant: Variant, threads: int, conn) -> None:
         image = decode_image(data, max_pixels=MAX_PIXELS, min_side=64)
         png = run_basic_clean(image, "all", session)[0][1]
         if variant.trim:
-            memory.release_free_memory()
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
         return png
 
     while True:

@@ -1,8 +1,10 @@
-"""A worker on a fresh machine: ready in seconds without numba's cache, and the API says it is starting."""
+"""A worker on a fresh machine: ready in seconds without numba's cache, with the worker's malloc
+settings, and the API says it is starting meanwhile."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from shared.db import db
 from shared.models import Task
 from tests.conftest import app_with, wait_for
 from tests.photos import product_photo
+from worker.memory import allocator_env
 
 from .test_basic_clean_e2e import REAL_PIPELINE, create, finished, upload
 
@@ -52,3 +55,21 @@ def test_worker_with_an_empty_numba_cache_accepts_a_job_within_seconds(
     task = wait_for(lambda: finished(task_id), timeout=120, message="task done")
     assert task.status == "success", (task.error_message, worker.output()[-3000:])
     assert list(numba_cache.iterdir()) == []  # nothing was compiled
+    for pid in worker.pids():  # the pool parent, its worker, the worker's scheduler, cron
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert b"MALLOC_ARENA_MAX=2" in environ
+        assert any(e.startswith(b"GLIBC_TUNABLES=") and b"glibc.malloc.hugetlb=1" in e for e in environ)
+
+
+def test_allocator_env_adds_the_settings_and_keeps_given_values():
+    assert allocator_env({"PATH": "/bin"}) == {
+        "PATH": "/bin",
+        "MALLOC_ARENA_MAX": "2",
+        "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+    }
+    given = {"MALLOC_ARENA_MAX": "4", "GLIBC_TUNABLES": "glibc.malloc.tcache_count=0"}
+    assert allocator_env(given) == {
+        **given,
+        "GLIBC_TUNABLES": "glibc.malloc.tcache_count=0:glibc.malloc.hugetlb=1",
+    }
+    assert allocator_env({"MALLOC_ARENA_MAX": "4", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None

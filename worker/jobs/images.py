@@ -5,17 +5,13 @@ from __future__ import annotations
 from shared.app import settings, storage
 
 from ..inputs import load_input_image
-from ..memory import release_free_memory
 from ..pipeline import STAGES, run_basic_clean
 from ..resources import matting_session
 from ..runner import Progress, TaskSnapshot, run_task
 
 
 def process_basic_clean(task_id: str) -> str:
-    try:
-        return run_task(task_id, basic_clean)
-    finally:
-        release_free_memory()  # the job's full-size buffers, before the worker waits for the next
+    return run_task(task_id, basic_clean)
 
 
 def basic_clean(task: TaskSnapshot, progress: Progress) -> list[str]:
