@@ -65,6 +65,14 @@ VARIANTS = {
         Variant("lean-no-hugepages", env={"MALLOC_ARENA_MAX": memory.ARENA_MAX}),
         Variant("lean+trim", trim=True),
         Variant("lean-default-malloc", env={}),
+        Variant(
+            "lean-keep-heap",
+            env={
+                "MALLOC_ARENA_MAX": memory.ARENA_MAX,
+                "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:"
+                "glibc.malloc.trim_threshold=536870912",
+            },
+        ),
     )
 }
 

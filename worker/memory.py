@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 ARENA_MAX = "2"
 """malloc arenas per process: one for the job thread, one shared by the helper threads."""
@@ -35,11 +35,10 @@ def allocator_env(environ: Mapping[str, str]) -> dict[str, str] | None:
     return None if env == dict(environ) else env
 
 
-def exec_with_allocator_settings(argv: Sequence[str]) -> None:
-    """Replace this process by the same command with the malloc settings, if they are missing.
-
-    Returns (without exec) when they are present, so the second start goes on.
+def exec_with_allocator_settings() -> None:
+    """Replace this process by the same command line (interpreter options included) with the
+    malloc settings, if they are missing; return when they are present, so the second start goes on.
     """
     env = allocator_env(os.environ)
     if env is not None:
-        os.execve(sys.executable, [sys.executable, *argv], env)
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)

@@ -101,7 +101,7 @@ def default_process_count(config: Config) -> int:
     if config.WORKER_PROCESSES > 0:
         return config.WORKER_PROCESSES
     # Two single-threaded processes measured best on a 2-core dyno (docs/PIPELINE.md); more would
-    # follow the host's CPU count, which containers may over-report, at ~0.8 GB each.
+    # follow the host's CPU count, which containers may over-report, at up to ~0.55 GB each.
     return max(1, min(2, os.cpu_count() or 1))
 
 
