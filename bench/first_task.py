@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
 
-from bench.harness import ROOT, record
+from bench.harness import REDIS, ROOT, record
 from bench.service_throughput import Client, free_port, jpeg, product_photo
 
 TARGET_S = 20.0
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
             "PORT": str(port),
             "PUBLIC_BASE_URL": base,
             "DATABASE_URL": f"sqlite:///{scratch}/first-task.db",
-            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+            "REDIS_URL": REDIS,
             "STORAGE_LOCAL_ROOT": f"{scratch}/storage",
             "RUNNINGHUB_API_KEY": "unused-by-basic-clean",
             "DEMO_PASSWORD": PASSWORD,
