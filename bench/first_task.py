@@ -3,7 +3,7 @@
     .venv/bin/python bench/first_task.py [--side 2000]
 
 Starts `scripts/run_local.py` (what `make run` runs: migrations, demo member, honcho with web +
-worker) on a scratch SQLite file, a free port and this checkout's Redis (REDIS_URL, else db 9 of
+worker) on a scratch SQLite file, a free port and the benches' Redis (BENCH_REDIS_URL, else db 9 of
 the local server), with NUMBA_CACHE_DIR pointing at an empty directory as on a fresh machine.
 As soon as /healthz answers, the demo member uploads one photo and creates a basic_clean task;
 the figure is /healthz → task completedAt, beside its target, plus what the task detail said
