@@ -12,11 +12,13 @@ mallinfo2 for bytes the allocator holds free (fragmentation), and malloc_trim to
 of that it could hand back.
 
 Variants:
-- ``rembg``: today's worker: ``import rembg`` and rembg's own u2netp session (the reference).
-- ``lean``: the worker as shipped: ``worker.matting.load_session`` and the worker's
-  allocator settings (``worker.memory.configure_allocator``).
-- ``lean-default-malloc``, ``no-arena``, ``no-pattern``, ``arena-same-as-requested``: the lean
-  session with one thing changed, to weigh each option.
+- ``rembg``: today's worker (the code path before issue 19): ``import rembg``, rembg's own u2netp
+  session with onnxruntime's CPU arena, glibc's default malloc. The reference.
+- ``lean``: the worker as shipped: ``worker.matting.load_session`` (arena off) and the worker's
+  malloc setting (``worker.memory``).
+- ``lean+ort-arena``: the same with ``INFERENCE_ARENA=1`` (today's speed, ~0.7 GB per process).
+- ``lean+hugepages``, ``lean+trim``, ``lean-default-malloc``, ``lean+keep-heap``: one malloc
+  option changed, to weigh it.
 """
 
 from __future__ import annotations
@@ -56,21 +58,21 @@ class Variant:
 
 
 SHIPPED_ENV = memory.allocator_env({}) or {}
+HUGE_PAGES = "glibc.malloc.hugetlb=1"
 VARIANTS = {
     v.name: v
     for v in (
         Variant("rembg", rembg=True, arena=True, trim=False, env={}),
         Variant("lean"),
         Variant("lean+ort-arena", arena=True),
-        Variant("lean-no-hugepages", env={"MALLOC_ARENA_MAX": memory.ARENA_MAX}),
+        Variant("lean+hugepages", env={"MALLOC_ARENA_MAX": memory.ARENA_MAX, "GLIBC_TUNABLES": HUGE_PAGES}),
         Variant("lean+trim", trim=True),
         Variant("lean-default-malloc", env={}),
         Variant(
-            "lean-keep-heap",
+            "lean+keep-heap",
             env={
                 "MALLOC_ARENA_MAX": memory.ARENA_MAX,
-                "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:"
-                "glibc.malloc.trim_threshold=536870912",
+                "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824",
             },
         ),
     )
@@ -106,17 +108,7 @@ def _load(variant: Variant, threads: int) -> matting.MattingSession:
     if variant.rembg:
         inner = matting.load_rembg_session(MODEL_DIR, threads).inner_session
         return matting.MattingSession(matting.U2NETP, inner, inner.get_inputs()[0].name)
-    session = matting.load_session(MODEL_DIR, threads)
-    if variant.arena:
-        import onnxruntime as ort
-
-        opts = matting.session_options(threads)
-        opts.enable_cpu_mem_arena = True
-        inner = ort.InferenceSession(
-            matting.verify_model(MODEL_DIR), opts, providers=["CPUExecutionProvider"]
-        )
-        session = matting.MattingSession(matting.U2NETP, inner, inner.get_inputs()[0].name)
-    return session
+    return matting.load_session(MODEL_DIR, threads, arena=variant.arena)
 
 
 def _child(variant: Variant, threads: int, conn) -> None:
@@ -226,7 +218,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speed-jobs", type=int, default=40, help="1000×1000 jobs per variant (default 40)")
     parser.add_argument("--round", type=int, default=10, help="jobs per alternating round")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (the default worker: 1)")
-    parser.add_argument("--variants", default="rembg,lean", help=f"comma-separated, of: {','.join(VARIANTS)}")
+    parser.add_argument(
+        "--variants", default="rembg,lean,lean+ort-arena", help=f"comma-separated, of: {','.join(VARIANTS)}"
+    )
     args = parser.parse_args(argv)
     variants = [VARIANTS[name] for name in args.variants.split(",")]
     large, small = photos(2000, 4), photos(1000, 4)

@@ -86,31 +86,31 @@ def verify_model(model_dir: str, spec: ModelSpec = U2NETP) -> str:
     return path
 
 
-def session_options(threads: int) -> ort.SessionOptions:
+def session_options(threads: int, arena: bool = False) -> ort.SessionOptions:
     """Options of every matting session: ``threads`` intra-op threads on the CPU provider.
 
-    onnxruntime's CPU arena is off: it kept ~490 MB per process for u2netp's ~250 MB of
-    activations (it grows by doubling and never shrinks). Without it the activations are plain
-    malloc memory that the worker hands back after each job (worker.memory), at no cost in
-    speed when malloc uses huge pages (measured in docs/PIPELINE.md).
+    onnxruntime's CPU arena is off unless ``arena``: it keeps ~490 MB per process for u2netp's
+    ~250 MB of activations (it grows by doubling and never shrinks), and buys back the time
+    malloc spends on them (measured in docs/PIPELINE.md).
     """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    opts.enable_cpu_mem_arena = False
+    opts.enable_cpu_mem_arena = arena
     return opts
 
 
-def load_session(model_dir: str, threads: int, spec: ModelSpec = U2NETP) -> MattingSession:
+def load_session(
+    model_dir: str, threads: int, spec: ModelSpec = U2NETP, *, arena: bool = False
+) -> MattingSession:
     """Create the session for ``spec`` from its verified local file, with ``threads`` intra-op threads."""
     import onnxruntime as ort
 
     path = verify_model(model_dir, spec)
-    inner = ort.InferenceSession(
-        path, sess_options=session_options(threads), providers=["CPUExecutionProvider"]
-    )
+    opts = session_options(threads, arena)
+    inner = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
     return MattingSession(spec=spec, inner_session=inner, input_name=inner.get_inputs()[0].name)
 
 

@@ -1,14 +1,13 @@
 """glibc malloc settings of the worker dyno.
 
 An image job allocates a dozen full-size buffers (4-16 MB at 2000×2000) plus ~250 MB of
-onnxruntime activations (its arena is off, see worker.matting), from several threads. With
-glibc's defaults each thread may get its own malloc arena (up to 8 per core), each keeping its
-own freed space. The worker runs with at most two arenas (``MALLOC_ARENA_MAX``) and transparent
-huge pages for malloc's memory (``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``, where the kernel
-allows them: fewer page faults when a job's buffers are taken again). glibc reads both only when
-a process starts, so `exec_with_allocator_settings` re-executes ``worker.py`` once with them when
-they are missing; the pool's workers and schedulers are forked from it and inherit them. A value
-already in the environment is kept. Measurements: docs/PIPELINE.md.
+onnxruntime activations (its arena is off by default, see worker.matting), from several threads.
+With glibc's defaults each thread may get its own malloc arena (up to 8 per core), each keeping
+its own freed space. The worker runs with at most two (``MALLOC_ARENA_MAX``). glibc reads it only
+when a process starts, so `exec_with_allocator_settings` re-executes ``worker.py`` once with it
+when it is missing; the pool's workers and schedulers are forked from it and inherit it. A value
+already in the environment is kept. Measurements (and the options dropped, among them huge
+pages for malloc, which slowed jobs by a third on a busy host): docs/PIPELINE.md.
 """
 
 from __future__ import annotations
@@ -20,18 +19,12 @@ from collections.abc import Mapping
 ARENA_MAX = "2"
 """malloc arenas per process: one for the job thread, one shared by the helper threads."""
 
-HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb=1"
-"""Ask the kernel for transparent huge pages for malloc's heap and mapped chunks."""
-
 
 def allocator_env(environ: Mapping[str, str]) -> dict[str, str] | None:
     """``environ`` with the worker's malloc settings added, or None when it already has them."""
     env = dict(environ)
     if "MALLOC_ARENA_MAX" not in env:
         env["MALLOC_ARENA_MAX"] = ARENA_MAX
-    tunables = env.get("GLIBC_TUNABLES", "")
-    if "glibc.malloc.hugetlb" not in tunables:
-        env["GLIBC_TUNABLES"] = f"{tunables}:{HUGE_PAGES_TUNABLE}" if tunables else HUGE_PAGES_TUNABLE
     return None if env == dict(environ) else env
 
 

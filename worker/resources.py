@@ -36,7 +36,7 @@ def matting_session():
         from .matting import load_session
 
         started = time.monotonic()
-        _session = load_session(settings().MODEL_DIR, inference_threads())
+        _session = load_session(settings().MODEL_DIR, inference_threads(), arena=settings().INFERENCE_ARENA)
         log.info(
             "matting model loaded in %.2f s (%d threads)", time.monotonic() - started, inference_threads()
         )

@@ -69,3 +69,11 @@ def test_another_spec_loads_through_the_same_loader(tmp_path):
     session = load_session(str(tmp_path), threads=1, spec=spec)
     alpha = predict_alpha(session, np.asarray(product_photo((400, 300))))
     assert session.spec is spec and alpha.shape == (300, 400) and alpha.max() == 255
+
+
+def test_onnxruntime_arena_is_off_unless_asked_for():
+    assert load_session(MODEL_DIR, 1).inner_session.get_session_options().enable_cpu_mem_arena is False
+    assert (
+        load_session(MODEL_DIR, 1, arena=True).inner_session.get_session_options().enable_cpu_mem_arena
+        is True
+    )
