@@ -44,6 +44,8 @@ bench: install services
 	$(PY) bench/api_load.py --repeat 3
 	$(PY) bench/lifecycle_latency.py
 	$(PY) -m bench.pipeline
+	$(PY) -m bench.worker_memory
+	$(PY) bench/first_task.py
 	$(PY) bench/service_throughput.py
 	$(PY) bench/model_worker_seconds.py
 	$(PY) -m bench.matting_quality

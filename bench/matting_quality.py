@@ -36,7 +36,7 @@ from PIL import Image
 
 from bench.harness import record
 from bench.matting_set import Sample, build, real_photos
-from worker.matting import load_hd_session, load_session
+from worker.matting import U2NET, load_hd_session, load_rembg_session, load_session
 from worker.pipeline import run_basic_clean
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,8 +116,9 @@ def methods(threads: int) -> dict[str, Matte]:
     """The compared methods, keyed by their column name (rembg sessions from the local files)."""
     import rembg
 
+    reference = load_rembg_session(MODEL_DIR, threads)
+    full = load_rembg_session(MODEL_DIR, threads, U2NET)
     small = load_session(MODEL_DIR, threads)
-    full = _rembg_u2net_session(threads)
     hd = load_hd_session(MODEL_DIR, threads)
 
     def rembg_with(session) -> Matte:
@@ -143,33 +144,13 @@ def methods(threads: int) -> dict[str, Matte]:
         return run
 
     return {
-        REFERENCE: rembg_with(small),
+        REFERENCE: rembg_with(reference),
         "rembg-u2net": rembg_with(full),
         "standard-unrefined": ours(small, refine=False),
         "standard": ours(small, refine=True),
         "standard+fg": with_foreground(ours(small, refine=True)),
         "hd": ours(hd, refine=True),
     }
-
-
-def _rembg_u2net_session(threads: int):
-    """rembg's own u2net session on the installed HD model file (never downloaded)."""
-    import onnxruntime as ort
-    from rembg.sessions.u2net import U2netSession
-
-    from worker.matting import verify_hd_model
-
-    path = verify_hd_model(MODEL_DIR)
-
-    class LocalU2netSession(U2netSession):
-        @classmethod
-        def download_models(cls, *args, **kwargs) -> str:
-            return path
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return LocalU2netSession("u2net", opts, providers=["CPUExecutionProvider"])
 
 
 def timing(threads: int, runs: int) -> tuple[float, float]:

@@ -44,6 +44,8 @@ WORKER_LOG = "bench-throughput-worker.log"
 EMAIL = "throughput@example.com"
 PASSWORD = "bench-pass-1"
 TARGET_RATIO = 0.85
+WORKER_RSS_TARGET = 350
+OTHER_RSS_TARGET = 150
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 64
 
@@ -302,6 +304,7 @@ def run_service(photos: list[bytes], warmup: bytes, side: int) -> dict:
         service_load["web_cpu"] = tree_cpu([web.pid]) - web_cpu
         tasks = [client.task(i) for i in ids]
         checks = verify_outputs(client, tasks, side)
+        memory = worker_dyno_memory(worker.pid)
     finally:
         stop(worker)
         stop(web)
@@ -314,7 +317,30 @@ def run_service(photos: list[bytes], warmup: bytes, side: int) -> dict:
         "load": service_load,
         "processes": processes,
         "model_line": model_line,
+        "memory": memory,
     }
+
+
+def worker_dyno_memory(pool_pid: int) -> list[tuple[str, int, float, float]]:
+    """(role, pid, RSS MB, peak RSS MB) of every process of the worker dyno, pool parent first."""
+    import psutil
+
+    pool = psutil.Process(pool_pid)
+    rows = []
+    for proc in [pool, *pool.children(recursive=True)]:
+        cmdline = " ".join(proc.cmdline())
+        if proc.pid == pool_pid:
+            role = "pool parent"
+        elif "multiprocessing" in cmdline:
+            role = "cron scheduler" if "spawn_main" in cmdline else "multiprocessing helper"
+        elif proc.ppid() == pool_pid:
+            role = "image worker"
+        else:
+            role = "rq scheduler"
+        with open(f"/proc/{proc.pid}/status") as fh:
+            peak = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
+        rows.append((role, proc.pid, proc.memory_info().rss / 2**20, peak))
+    return rows
 
 
 def wait_worker_ready(log: Path, timeout: float) -> tuple[int, str]:
@@ -359,13 +385,14 @@ def run_loops(photos: list[bytes], warmup: bytes) -> dict:
     import rembg
 
     from worker.imaging import decode_image
-    from worker.matting import load_session
+    from worker.matting import load_rembg_session, load_session
     from worker.pipeline import run_basic_clean
 
-    session = load_session(os.environ.get("MODEL_DIR", str(ROOT / "models")), threads=2)
+    model_dir = os.environ.get("MODEL_DIR", str(ROOT / "models"))
+    session, reference = load_session(model_dir, threads=2), load_rembg_session(model_dir, threads=2)
 
     def bare(data: bytes) -> None:
-        rembg.remove(Image.open(io.BytesIO(data)), session=session)
+        rembg.remove(Image.open(io.BytesIO(data)), session=reference)
 
     def ours(data: bytes) -> None:
         run_basic_clean(decode_image(data, max_pixels=MAX_PIXELS, min_side=MIN_SIDE), "all", session)
@@ -450,15 +477,27 @@ def report(args: argparse.Namespace, service: dict, loops: dict) -> bool:
           f"{service_ipm / pipe_ipm:12.2f}")  # fmt: skip
     print("-" * width)
     verdict = "MET" if service_ipm / rembg_ipm >= TARGET_RATIO else "MISSED"
+    worker_rss = max((rss for role, _, rss, _ in service["memory"] if role == "image worker"), default=0.0)
+    other_rss = max((rss for role, _, rss, _ in service["memory"] if role != "image worker"), default=0.0)
     record(
         "service_throughput",
         [
             (f"service end-to-end, {args.size}x{args.size}", f"{service_ipm:.1f} images/min", "", ""),
             ("service / bare rembg loop", f"{service_ipm / rembg_ipm:.2f}", f">= {TARGET_RATIO}",
              "pass" if verdict == "MET" else "FAIL"),
+            ("largest image worker RSS after the run", f"{worker_rss:.0f} MB", f"<= {WORKER_RSS_TARGET} MB",
+             "pass" if worker_rss <= WORKER_RSS_TARGET else "FAIL"),
+            ("largest other worker-dyno process RSS", f"{other_rss:.0f} MB", f"<= {OTHER_RSS_TARGET} MB",
+             "pass" if other_rss <= OTHER_RSS_TARGET else "FAIL"),
         ],
     )  # fmt: skip
     print(f"service / bare rembg    = {service_ipm / rembg_ipm:.2f}   (target ≥ {TARGET_RATIO}: {verdict})")
+    print("-" * width)
+    print(f"worker dyno processes after the run (RSS / peak RSS, MB; targets: image worker <= {WORKER_RSS_TARGET}, "
+          f"others <= {OTHER_RSS_TARGET}):")  # fmt: skip
+    for role, pid, rss, peak in service["memory"]:
+        target = WORKER_RSS_TARGET if role == "image worker" else OTHER_RSS_TARGET
+        print(f"  {role:<24} pid {pid:<8} {rss:7.0f} {peak:7.0f}   {'pass' if rss <= target else 'FAIL'}")
     print(f"service / our pipeline  = {service_ipm / pipe_ipm:.2f}   (queue + DB + storage + HTTP overhead)")
     print("-" * width)
     print("where the service's time went (server timestamps, ms):")

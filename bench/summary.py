@@ -15,7 +15,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import RESULTS
 
-ORDER = ("api_load", "lifecycle_latency", "pipeline", "service_throughput", "model_worker_seconds")
+ORDER = (
+    "api_load",
+    "lifecycle_latency",
+    "pipeline",
+    "worker_memory",
+    "first_task",
+    "service_throughput",
+    "model_worker_seconds",
+)
 
 
 def cpu_model() -> str:

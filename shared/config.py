@@ -189,6 +189,7 @@ class Config:
         self.IMAGE_MIN_SIDE = _int(env, "IMAGE_MIN_SIDE", 64)
         self.MODEL_DIR = _str(env, "MODEL_DIR", str(ROOT / "models"))
         self.INFERENCE_THREADS = _int(env, "INFERENCE_THREADS", 0)
+        self.INFERENCE_ARENA = _bool(env, "INFERENCE_ARENA", False)
         self.WHITE_BG_FILL_RATIO = float(_str(env, "WHITE_BG_FILL_RATIO", "0.85"))
 
         self.RUNNINGHUB_BASE_URL = _str(env, "RUNNINGHUB_BASE_URL", "").rstrip("/")

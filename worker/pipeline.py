@@ -18,6 +18,7 @@ from PIL import Image
 
 from shared.task_types import ENHANCED, MATTING, TEMPLATES, WHITE_BG
 from worker.imaging import encode_png
+from worker.matting import MattingSession
 from worker.refine import refine_alpha
 
 STAGES = {"decoded": 10, "matted": 50, "white_bg": 70, "enhanced": 90}
@@ -25,12 +26,6 @@ STAGES = {"decoded": 10, "matted": 50, "white_bg": 70, "enhanced": 90}
 
 PNG_LEVEL = 1
 """zlib level for outputs: level 1 is several times faster than 6 for a few % more bytes."""
-
-MODEL_SIZE = (320, 320)
-"""u2netp's input size; rembg resizes every image to it."""
-
-MODEL_MEAN = (0.485, 0.456, 0.406)
-MODEL_STD = (0.229, 0.224, 0.225)
 
 ALPHA_FLOOR = 3
 """Mask values below this are model noise on the background and become fully transparent."""
@@ -63,7 +58,7 @@ class Placement:
 def run_basic_clean(
     image: Image.Image,
     template: str,
-    session,
+    session: MattingSession,
     *,
     fill_ratio: float = 0.85,
     on_stage: StageCallback | None = None,
@@ -72,9 +67,9 @@ def run_basic_clean(
 ) -> list[tuple[str, bytes]]:
     """Run basic_clean on a decoded RGB/RGBA image; return ``[(filename, png_bytes)]`` in order.
 
-    ``session``: a rembg u2netp session (worker.matting.load_session) or the HD model's
-    onnxruntime session (load_hd_session). ``refine``: fit the mask to the photo's edges
-    (worker/refine.py); off only to measure what it adds.
+    ``session``: a `worker.matting.MattingSession` (u2netp from `load_session`, or the HD model
+    from `load_hd_session`). ``refine``: fit the mask to the photo's edges (worker/refine.py); off
+    only to measure what it adds.
     """
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}; expected one of {', '.join(TEMPLATES)}")
@@ -112,20 +107,21 @@ def run_basic_clean(
         return [(name, results[name].result()) for name in names]
 
 
-def predict_alpha(session, rgb: np.ndarray) -> np.ndarray:
-    """The u2netp mask at full resolution (uint8), with rembg's normalisation and scaling.
+def predict_alpha(session: MattingSession, rgb: np.ndarray) -> np.ndarray:
+    """The model's mask at full resolution (uint8), with rembg's normalisation and scaling.
 
     Same steps as rembg's U2netpSession.predict, with OpenCV resizes instead of Pillow's
-    Lanczos (several times faster at full size; the mask agrees to IoU > 0.99).
+    Lanczos (several times faster at full size; the mask agrees to IoU > 0.99). Only the
+    model-sized input is ever float: nothing full-size is.
     """
-    inner = getattr(session, "inner_session", session)
-    small = cv2.resize(rgb, MODEL_SIZE, interpolation=cv2.INTER_AREA)
+    spec = session.spec
+    small = cv2.resize(rgb, spec.input_size, interpolation=cv2.INTER_AREA)
     x = small.astype(np.float32)
     x /= max(float(x.max()), 1e-6)
-    x -= np.array(MODEL_MEAN, np.float32)
-    x /= np.array(MODEL_STD, np.float32)
-    feed = {inner.get_inputs()[0].name: np.ascontiguousarray(x.transpose(2, 0, 1)[None])}
-    pred = inner.run(None, feed)[0][0, 0]
+    x -= np.array(spec.mean, np.float32)
+    x /= np.array(spec.std, np.float32)
+    feed = {session.input_name: np.ascontiguousarray(x.transpose(2, 0, 1)[None])}
+    pred = session.inner_session.run(None, feed)[0][0, 0]
     lo, hi = float(pred.min()), float(pred.max())
     mask = ((pred - lo) / max(hi - lo, 1e-12) * 255).astype(np.uint8)
     h, w = rgb.shape[:2]

@@ -55,11 +55,17 @@ class AppWorker(StoppableJobs, SimpleWorker):
         # parent's handler in it.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        app = get_app()
-        if app.config["WORKER_PRELOAD"]:
+        self._preloaded = not get_app().config["WORKER_PRELOAD"]
+        return super().work(*args, **kwargs)
+
+    def dequeue_job_and_maintain_ttl(self, *args, **kwargs):
+        """Load what jobs need before the first dequeue: after rq forked its scheduler process,
+        which so does not carry the model's memory, and before the first job is accepted."""
+        if not self._preloaded:
             with app_context():
                 preload(self.queue_names())
-        return super().work(*args, **kwargs)
+            self._preloaded = True
+        return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
 
     def subscribe(self) -> None:
         """Start rq's command listener thread with SIGTERM/SIGINT blocked in it.

@@ -25,7 +25,7 @@ def default_process_count(config: Config) -> int:
     if config.WORKER_PROCESSES > 0:
         return config.WORKER_PROCESSES
     # Two single-threaded processes measured best on a 2-core dyno (docs/PIPELINE.md); more would
-    # follow the host's CPU count, which containers may over-report, at ~0.8 GB each.
+    # follow the host's CPU count, which containers may over-report, at up to ~0.55 GB each.
     return max(1, min(2, os.cpu_count() or 1))
 
 
@@ -45,7 +45,7 @@ def matting_session():
         from .matting import load_session
 
         started = time.monotonic()
-        _session = load_session(settings().MODEL_DIR, inference_threads())
+        _session = load_session(settings().MODEL_DIR, inference_threads(), arena=settings().INFERENCE_ARENA)
         log.info(
             "matting model loaded in %.2f s (%d threads)", time.monotonic() - started, inference_threads()
         )
@@ -59,7 +59,9 @@ def hd_session():
         from .matting import load_hd_session
 
         started = time.monotonic()
-        _hd_session = load_hd_session(settings().MODEL_DIR, inference_threads())
+        _hd_session = load_hd_session(
+            settings().MODEL_DIR, inference_threads(), arena=settings().INFERENCE_ARENA
+        )
         log.info("HD matting model loaded in %.2f s", time.monotonic() - started)
     return _hd_session
 

@@ -34,6 +34,7 @@ def dump_task(task: Task | Row, *, with_position: bool = False) -> dict[str, Any
     data = task_document(task, storage(), current_app.config["STORAGE_URL_SECONDS"])
     if with_position and task.status == "pending":
         data["queuePosition"] = _queue_position(task)
+        data["workersStarting"] = _workers_starting(task)
     if with_position and task.webhook_url:
         data["webhook"] = webhooks.delivery_status(task)
     return data
@@ -225,6 +226,14 @@ def _enqueue(task_id: str, task_type: str, params: dict) -> None:
         )
     except Exception:
         log.exception("enqueue failed for task %s; the reconciler will retry", task_id)
+
+
+def _workers_starting(task: Task | Row) -> bool | None:
+    try:
+        return queues.workers_starting(redis_client(), task_types.get(task.type).queue_for(task.params))
+    except Exception:
+        log.warning("worker registry unavailable for task %s", task.id, exc_info=True)
+        return None
 
 
 def _queue_position(task: Task | Row) -> int | None:

@@ -79,6 +79,13 @@ class TaskDetailSchema(TaskSchema):
     queuePosition = fields.Integer(
         allow_none=True, metadata={"description": "jobs ahead of this one while pending"}
     )
+    workersStarting = fields.Boolean(
+        allow_none=True,
+        metadata={
+            "description": "while pending: true when no worker serving this task's queue is ready yet "
+            "(none registered, or all still loading), so the task waits for start-up"
+        },
+    )
     webhook = fields.Nested(
         WebhookStatusSchema, metadata={"description": "when the task has a `webhookUrl`: the last delivery"}
     )

@@ -392,3 +392,28 @@ def test_active_limit_holds_under_concurrent_creates(app, auth, make_user):
     assert codes.count(201) == 3 and codes.count(429) == 13
     assert balance(user.id) == 17
     assert quota.audit() == []
+
+
+def test_detail_says_workers_are_starting_until_one_serving_the_queue_is_ready(
+    client, auth, make_user, redis
+):
+    from rq import Worker
+
+    from shared import queues
+
+    headers = auth.headers(make_user())
+    task_id = create(client, headers).get_json()["data"]["taskId"]
+
+    def starting() -> bool:
+        return client.get(f"/api/task/{task_id}", headers=headers).get_json()["data"]["workersStarting"]
+
+    assert starting() is True  # no worker registered at all
+    other = Worker(["not-" + queues.IMAGES], connection=redis, name="other-queue")
+    loading = Worker([queues.IMAGES], connection=redis, name="loading")
+    for worker in (other, loading):
+        worker.register_birth()
+        worker.set_state("started")
+    other.set_state("idle")
+    assert starting() is True  # the only worker on the task's queue is still loading its model
+    loading.set_state("idle")
+    assert starting() is False

@@ -178,6 +178,7 @@ def test_description_is_text_polling_is_bounded_and_phone_width_fits(phone_page,
 
     expect(page.locator("#product-description")).to_have_text(XSS)
     expect(page.locator("#task-status .tag")).to_have_text("等待处理")
+    expect(page.locator(".progress-section")).to_contain_text("处理程序正在启动")  # no worker registered
     assert page.evaluate("document.querySelectorAll('img[src=x], #product-description *').length") == 0
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
 

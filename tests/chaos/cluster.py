@@ -350,9 +350,9 @@ class Stack:
                 workers = Worker.all(connection=self.redis)
             except Exception:
                 return False
-            return len(workers) >= count
+            return sum(w.get_state() != "started" for w in workers) >= count  # "started": still loading
 
-        wait_for(ready, timeout=timeout, interval=0.25, message=f"{count} rq workers registered")
+        wait_for(ready, timeout=timeout, interval=0.25, message=f"{count} rq workers ready")
 
     def api(self, token: str | None = None) -> Api:
         assert self.web is not None, "start_web() first"

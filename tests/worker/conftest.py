@@ -86,7 +86,7 @@ def png_bytes(image: Image.Image, **save_kwargs) -> bytes:
 
 @pytest.fixture(scope="session")
 def matting_session():
-    """The real u2netp session, loaded once (the first ``import rembg`` is slow)."""
+    """The real u2netp session as the worker loads it, once per test session."""
     return load_session(MODEL_DIR, threads=2)
 
 

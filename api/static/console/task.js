@@ -111,8 +111,9 @@ export function renderTask(root, ctx, taskId) {
     bar.style.width = `${progress}%`;
     let text;
     if (task.status === "pending") {
-      text =
-        typeof task.queuePosition === "number"
+      text = task.workersStarting
+        ? t("task.workersStarting")
+        : typeof task.queuePosition === "number"
           ? t("task.queue", { n: task.queuePosition })
           : t("task.queueUnknown");
     } else {

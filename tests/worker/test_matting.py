@@ -1,0 +1,79 @@
+"""The matting loader: a plain onnxruntime session from a model spec, the same mask as rembg's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from worker.matting import U2NETP, MattingSession, ModelSpec, load_rembg_session, load_session, model_path
+from worker.pipeline import predict_alpha
+
+from .conftest import MODEL_DIR, product_photo
+
+HEAVY_MODULES = ("rembg", "numba", "scipy", "skimage", "pymatting")
+"""What rembg imports and a u2net-family mask does not need."""
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    x, y = a >= 128, b >= 128
+    return float((x & y).sum() / max((x | y).sum(), 1))
+
+
+@pytest.fixture(scope="module")
+def rembg_session():
+    return load_rembg_session(MODEL_DIR, threads=2)
+
+
+@pytest.mark.parametrize("side, seed", [(1000, 0), (2000, 1), (1500, 2)])
+def test_mask_is_the_rembg_sessions_mask(matting_session, rembg_session, side, seed):
+    rgb = np.asarray(product_photo((side, side), seed=seed, color=(40 * seed, 90, 160)))
+    today = MattingSession(
+        U2NETP, rembg_session.inner_session, rembg_session.inner_session.get_inputs()[0].name
+    )
+    ours = predict_alpha(matting_session, rgb)
+    reference = predict_alpha(today, rgb)
+    assert iou(ours, reference) >= 0.999
+    assert np.abs(ours.astype(int) - reference).max() <= 1
+
+
+def test_mask_agrees_with_rembg_remove(matting_session, rembg_session):
+    import rembg
+
+    image = product_photo((800, 600))
+    reference = np.asarray(rembg.remove(image, session=rembg_session, only_mask=True))
+    assert iou(predict_alpha(matting_session, np.asarray(image)), reference) >= 0.998
+
+
+def test_worker_modules_and_session_do_not_import_rembg():
+    code = (
+        "import json, sys\n"
+        "import worker.process, worker.jobs.images, worker.pipeline\n"
+        "from worker.matting import load_session\n"
+        f"load_session({MODEL_DIR!r}, 1)\n"
+        f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_another_spec_loads_through_the_same_loader(tmp_path):
+    shutil.copy(model_path(MODEL_DIR), tmp_path / "other.onnx")
+    spec = ModelSpec(filename="other.onnx", md5=U2NETP.md5, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    session = load_session(str(tmp_path), threads=1, spec=spec)
+    alpha = predict_alpha(session, np.asarray(product_photo((400, 300))))
+    assert session.spec is spec and alpha.shape == (300, 400) and alpha.max() == 255
+
+
+def test_onnxruntime_arena_is_off_unless_asked_for():
+    assert load_session(MODEL_DIR, 1).inner_session.get_session_options().enable_cpu_mem_arena is False
+    assert (
+        load_session(MODEL_DIR, 1, arena=True).inner_session.get_session_options().enable_cpu_mem_arena
+        is True
+    )
