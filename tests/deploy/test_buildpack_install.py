@@ -115,8 +115,9 @@ def test_app_json_declares_addons_env_and_formation():
         assert env[name].get("description"), f"app.json env {name} needs a description"
     formation = manifest["formation"]
     assert set(formation) == set(procfile()) - {"release"}
-    for process in formation.values():
-        assert process["quantity"] >= 1 and process["size"]
+    for name, process in formation.items():
+        # HD is opt-in (HD_MODEL=1 at build): its worker type is declared but scaled to 0.
+        assert process["quantity"] >= (0 if name == "worker_hd" else 1) and process["size"]
     assert manifest["buildpacks"] == [{"url": "heroku/python"}]
 
 
@@ -316,8 +317,8 @@ def test_buildpack_style_install_runs_release_web_and_worker(build_dir, scratch_
         assert status == 200, body
         assert json.loads(body)["data"] == {"status": "ready", "database": "ok", "redis": "ok"}
 
-        wait_until(lambda: "Listening on" in worker.output(), 90, worker)
-        assert "matting model loaded" in worker.output()
+        # The model loads after rq's start-up, just before the first job is taken.
+        wait_until(lambda: "matting model loaded" in worker.output(), 90, worker)
 
         worker_rc = worker.terminate(timeout=30)
         assert worker_rc == 0, (
