@@ -77,6 +77,8 @@ class Task(db.Model):
     input_image_url: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What each stored result holds (shared.results.ResultFile records), when the worker knows it.
+    result_files: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     error_message: Mapped[str | None] = mapped_column(Text)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     # The RunningHub task id of a model_pose12 task, stored before anything else after submit.

@@ -16,6 +16,7 @@ from typing import Any
 
 from shared import lifecycle
 from shared.db import db
+from shared.results import ResultFile
 
 from .app import app_context
 
@@ -49,7 +50,8 @@ class TaskSnapshot:
 
 
 Progress = Callable[[int], None]
-JobBody = Callable[[TaskSnapshot, Progress], Sequence[str]]
+JobBody = Callable[[TaskSnapshot, Progress], Sequence[str | ResultFile]]
+"""Returns the task's results: storage keys or URLs, or ResultFiles when it knows what they hold."""
 
 
 def report_progress(task_id: str, progress: int) -> None:
@@ -77,7 +79,9 @@ def run_task(task_id: str, body: JobBody) -> str:
             db.session.commit()
             log.info("task %s rejected: %s", task_id, exc.message)
             return "failed"
-        if lifecycle.succeed(task_id, list(results)):
+        keys = [r.key if isinstance(r, ResultFile) else r for r in results]
+        files = [r.record() for r in results if isinstance(r, ResultFile)]
+        if lifecycle.succeed(task_id, keys, files):
             db.session.commit()
             return "success"
         db.session.rollback()

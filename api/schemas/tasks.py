@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from shared.models import TASK_STATUSES, TASK_TYPES
+from shared.output_params import OutputParams
 from shared.schemas import OPTIONAL_KEYS, TaskSchema  # noqa: F401 - re-exported for routes and docs
 
 URL_MAX = 2048
@@ -17,7 +18,7 @@ SCENES = ("street", "studio", "indoor")
 CATEGORIES = ("shoes", "dress", "hoodie")
 
 
-class BasicCleanParams(Schema):
+class BasicCleanParams(OutputParams):
     template = fields.String(load_default="all", validate=validate.OneOf(TEMPLATES))
 
 
