@@ -25,10 +25,11 @@ import psutil
 from PIL import Image
 
 from bench.harness import record
+from shared.output_params import resolve
 from tests.worker.conftest import jpeg_bytes, product_photo
 from worker.imaging import decode_image
 from worker.matting import load_session
-from worker.pipeline import run_basic_clean
+from worker.pipeline import predict_alpha, run_basic_clean
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DIR = os.environ.get("MODEL_DIR", os.path.join(ROOT, "models"))
@@ -97,6 +98,56 @@ def compare(side: int, session, runs: int) -> dict[str, float]:
     }
 
 
+def marketplace(session, runs: int, side: int = 2000) -> dict[str, float]:
+    """white_bg of a side×side photo: today's PNG vs the amazon preset (2000² JPEG), and + soft shadow.
+
+    Interleaved run by run; the mask (the same model pass for all three) is timed alone too, so
+    the cost after it (placement, compositing, encoding) can be compared on its own.
+    """
+    image = decode_image(photo_bytes(side), max_pixels=MAX_PIXELS, min_side=MIN_SIDE)
+    rgb = np.asarray(image.convert("RGB"))
+    cases = {
+        "png": lambda: run_basic_clean(image, "white_bg", session),
+        "amazon": lambda: run_basic_clean(image, "white_bg", session, output=resolve({"preset": "amazon"})),
+        "shadow": lambda: run_basic_clean(
+            image, "white_bg", session, output=resolve({"preset": "amazon", "shadow": "soft"})
+        ),
+        "mask": lambda: predict_alpha(session, rgb),
+    }
+    for fn in cases.values():  # warm-up
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(runs):
+        for name, fn in cases.items():
+            times[name].append(median_ms(fn, 1))
+    result = {name: statistics.median(values) for name, values in times.items()}
+    result["bytes_png"] = len(cases["png"]()[0][1])
+    result["bytes_amazon"] = len(cases["amazon"]()[0][1])
+    return result
+
+
+def print_marketplace(m: dict[str, float]) -> list[tuple[str, str, str, str]]:
+    """The marketplace lines of the table, and their figures for the summary."""
+    after = {k: m[k] - m["mask"] for k in ("png", "amazon", "shadow")}
+    ratio, after_ratio = m["amazon"] / m["png"], after["amazon"] / after["png"]
+    print("white_bg, 2000×2000 photo (interleaved medians):")
+    print(
+        f"  today's default, PNG {m['bytes_png'] / 1e6:.2f} MB: {m['png']:.0f} ms ({after['png']:.0f} ms after the mask)"
+    )
+    print(
+        f"  amazon preset, 2000² JPEG {m['bytes_amazon'] / 1e3:.0f} kB: {m['amazon']:.0f} ms "
+        f"({after['amazon']:.0f} ms after the mask); ratio {ratio:.2f}, after the mask {after_ratio:.2f}"
+    )
+    print(
+        f"  + soft shadow: {m['shadow']:.0f} ms, adds {m['shadow'] - m['amazon']:+.0f} ms; mask alone {m['mask']:.0f} ms"
+    )
+    return [
+        ("white_bg amazon JPEG / default PNG, 2000x2000", f"{ratio:.2f}", "<= 0.5", "pass" if ratio <= 0.5 else "FAIL"),
+        ("  same, cost after the mask only", f"{after_ratio:.2f}", "", ""),
+        ("soft shadow adds (amazon, 2000x2000)", f"{m['shadow'] - m['amazon']:+.0f} ms", "", ""),
+    ]  # fmt: skip
+
+
 def start_to_ready(threads: int) -> float:
     """Wall time of a fresh interpreter importing the worker modules and loading the session."""
     code = (
@@ -163,14 +214,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--soak", type=int, default=None, help="pipeline runs for RSS growth (default 300)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of the bench session")
     parser.add_argument("--skip-arrangement", action="store_true", help="skip the process/thread comparison")
+    parser.add_argument("--marketplace-only", action="store_true", help="only the marketplace-output lines")
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 7)
+    if args.marketplace_only:
+        print_marketplace(marketplace(load_session(MODEL_DIR, args.threads), runs))
+        return
     soak_runs = args.soak or (30 if args.quick else 300)
     jobs = 10 if args.quick else 40
 
     print(f"basic_clean bench — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} cores, runs={runs}")
     session = load_session(MODEL_DIR, args.threads)
     rows = [(side, compare(side, session, runs)) for side in (2000, 1000)]
+    market = marketplace(session, runs)
     ready = start_to_ready(args.threads)
     load_ms = median_ms(lambda: load_session(MODEL_DIR, args.threads), 5)
     rss_10, rss_n = soak(args.threads, soak_runs)
@@ -199,7 +255,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"2 processes × 1 thread: {two:.0f} images/min (1000×1000, {jobs // 2} jobs each)")
     print("service end-to-end throughput: run bench/service_throughput.py")
     print(line)
-    figures = []
+    figures = print_marketplace(market)
+    print(line)
     for side, r in rows:
         ok = r["ratio"] <= 1.2
         figures.append((f"basic_clean(all) / rembg.remove, {side}x{side}", f"{r['ratio']:.3f}", "<= 1.2",

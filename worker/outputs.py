@@ -6,8 +6,9 @@ the GIL is released, and the encodes overlap with the next image's compositing o
 
 The background colour is a promise: after encoding, every 8×8 block of the canvas that holds no
 product or shadow decodes to exactly that colour. JPEG's colour conversion and DC quantisation
-can move a flat colour by one level (pure white survives, many colours do not), so each lossy
-encode is decoded and checked, and re-encoded with exact settings when the check fails.
+can move a flat colour by a level (white at low quality, most colours at any), so the JPEG
+settings are chosen per colour and quality by a decoded probe (`jpeg_options`), and a lossy WebP
+is decoded and checked, falling back to lossless.
 """
 
 from __future__ import annotations
@@ -85,12 +86,15 @@ def layout(alpha: np.ndarray, spec: OutputSpec) -> Layout:
 
 
 def scale_product(rgb: np.ndarray, alpha: np.ndarray, place: Layout) -> tuple[np.ndarray, np.ndarray]:
-    """The product's box at its canvas size: area averaging down, Lanczos up (keeps edges crisp)."""
+    """The product's box at its canvas size: area averaging down, bicubic up.
+
+    Bicubic rather than Lanczos: as sharp to the eye here and some 40× faster in OpenCV.
+    """
     x, y, bw, bh = place.box
     crop, crop_alpha = rgb[y : y + bh, x : x + bw], alpha[y : y + bh, x : x + bw]
     if place.size == (bw, bh):
         return np.ascontiguousarray(crop), np.ascontiguousarray(crop_alpha)
-    interp = cv2.INTER_AREA if place.size[0] < bw else cv2.INTER_LANCZOS4
+    interp = cv2.INTER_AREA if place.size[0] < bw else cv2.INTER_CUBIC
     return cv2.resize(crop, place.size, interpolation=interp), cv2.resize(
         crop_alpha, place.size, interpolation=interp
     )
@@ -100,14 +104,16 @@ def compose(product: np.ndarray, alpha: np.ndarray, place: Layout, spec: OutputS
     """The product over the background colour (and its shadow), centred on the canvas."""
     cw, ch = place.canvas
     canvas = np.empty((ch, cw, 3), np.uint8)
-    canvas[:] = spec.background
+    canvas[:] = np.tile(np.array(spec.background, np.uint8), (cw, 1))  # row-wise: 300× a tuple fill
     if spec.shadow == "soft":
         cast_shadow(canvas, alpha, place)
     (ox, oy), (tw, th) = place.offset, place.size
     region = canvas[oy : oy + th, ox : ox + tw]
-    weight = alpha.astype(np.float32) * (1 / 255)
-    # weight 0 gives the background exactly; blendLinear rounds, it never drifts by a level.
-    canvas[oy : oy + th, ox : ox + tw] = cv2.blendLinear(product, region, weight, 1 - weight)
+    alpha3 = cv2.merge((alpha, alpha, alpha))
+    # c·a + bg·(1 - a) in uint8: where alpha is 0 the first term is 0 and the second bg exactly.
+    front = cv2.multiply(product, alpha3, scale=1 / 255)
+    back = cv2.multiply(region, cv2.bitwise_not(alpha3), scale=1 / 255)
+    canvas[oy : oy + th, ox : ox + tw] = cv2.add(front, back)
     return canvas
 
 
@@ -131,7 +137,7 @@ def cast_shadow(canvas: np.ndarray, alpha: np.ndarray, place: Layout) -> None:
     field = np.zeros((bottom - top, right - left), np.float32)
     silhouette = cv2.resize(alpha, (tw, flat_h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     _paste(field, silhouette, ox - left, foot - flat_h - top)
-    field = cv2.GaussianBlur(field, (0, 0), sigma)
+    field = _soft_blur(field, sigma)
     field *= _fade(field.shape, (top, left), (ch, cw), margin, reach)
     shade = 1 - SHADOW_OPACITY * np.minimum(field, 1)
     roi = canvas[top:bottom, left:right]
@@ -142,16 +148,45 @@ def encode_image(image: np.ndarray, spec: OutputSpec, name: str) -> bytes:
     """An opaque canvas in the spec's format, background exact, within `maxBytes`."""
     if spec.format == "png":
         return _fit_lossless(name, spec, lambda level: encode_png(image, level))
-    flat = _flat_blocks(image, spec.background)
     qualities = [spec.quality, *(q for q in LOWER_QUALITIES if q < spec.quality)]
     if spec.max_bytes is None:
         qualities = qualities[:1]
+    flat = _flat_blocks(image, spec.background) if spec.format == "webp" else None
     data = b""
     for quality in qualities:
-        data = _encode_lossy_exact(image, spec, quality, flat)
+        if flat is None:
+            data = _jpeg(image, **jpeg_options(spec.background, quality))
+        else:
+            data = _webp(image, lossless=False, quality=quality)
+            if not background_exact(data, flat, spec.background):
+                data = _webp(image, lossless=True, quality=50)
         if spec.max_bytes is None or len(data) <= spec.max_bytes:
             return data
     raise OutputTooLarge(_too_large(name, len(data), spec.max_bytes))
+
+
+@cache
+def jpeg_options(color: tuple[int, int, int], quality: int) -> dict[str, object]:
+    """Encoder settings under which a block of `color` decodes to exactly `color`.
+
+    Tried in order: libjpeg's tables; the DC step forced to 1 (a flat block keeps its exact level
+    at any quality); that stored as RGB instead of YCbCr (no conversion rounding: exact for every
+    colour, a little larger). Always 4:4:4, so an 8×8 block holding only background is flat. A
+    flat block's coefficients depend on its colour alone and blocks decode independently, so a
+    probe of one decided here holds for every background block of every image: checking it once
+    replaces decoding each output again (as long as the encode itself).
+    """
+    for options in (
+        {"quality": quality},
+        {"qtables": _dc_exact_tables(quality)},
+        {"qtables": _dc_exact_tables(quality), "keep_rgb": True},
+    ):
+        probe = np.empty((2 * BLOCK, 2 * BLOCK, 3), np.uint8)
+        probe[:] = color
+        decoded = np.asarray(Image.open(io.BytesIO(_jpeg(probe, **options))).convert("RGB"))
+        if np.all(decoded == probe):
+            return options
+    raise RuntimeError(f"no JPEG setting keeps {color} exact")  # RGB with DC step 1 always does
 
 
 def encode_cutout(rgba: np.ndarray, spec: OutputSpec) -> bytes:
@@ -205,33 +240,13 @@ def describe(data: bytes) -> dict[str, object]:
 
 
 def background_exact(data: bytes, flat: np.ndarray, color: tuple[int, int, int]) -> bool:
-    """Whether every pixel marked `flat` decodes to exactly `color`."""
+    """Whether every pixel marked in `flat` (uint8 mask) decodes to exactly `color`."""
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if decoded is None or decoded.shape[:2] != flat.shape:
         return False
     bgr = np.array(color[::-1], np.uint8)
-    return bool(np.all(decoded[flat] == bgr))
-
-
-def _encode_lossy_exact(image: np.ndarray, spec: OutputSpec, quality: int, flat: np.ndarray) -> bytes:
-    """JPEG (4:4:4) or lossy WebP whose background blocks decode to the exact colour.
-
-    JPEG tries, in order: standard tables; the DC step forced to 1 (a flat block keeps its
-    exact level at any quality); and that stored as RGB instead of YCbCr (no conversion
-    rounding: exact for every colour). WebP falls back to lossless.
-    """
-    if spec.format == "webp":
-        data = _webp(image, lossless=False, quality=quality)
-        return data if background_exact(data, flat, spec.background) else _webp(image, True, 50)
-    for options in (
-        {"quality": quality},
-        {"qtables": _dc_exact_tables(quality)},
-        {"qtables": _dc_exact_tables(quality), "keep_rgb": True},
-    ):
-        data = _jpeg(image, **options)
-        if background_exact(data, flat, spec.background):
-            return data
-    raise RuntimeError(f"JPEG could not keep the background {spec.background} exact")
+    off = cv2.bitwise_not(cv2.inRange(decoded, bgr, bgr))
+    return cv2.countNonZero(cv2.bitwise_and(off, flat)) == 0
 
 
 def _fit_lossless(name: str, spec: OutputSpec, encode: Callable[[int], bytes]) -> bytes:
@@ -277,13 +292,25 @@ def _dc_exact_tables(quality: int) -> list[list[int]]:
 
 
 def _flat_blocks(image: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
-    """Pixels in 8×8 blocks that hold only the background colour (edge blocks padded)."""
+    """A uint8 mask (255) of the 8×8 blocks that hold only the background colour (edges padded)."""
     h, w = image.shape[:2]
-    same = np.all(image == np.array(color, np.uint8), axis=2)
+    rgb = np.array(color, np.uint8)
+    same = cv2.inRange(image, rgb, rgb)
     ph, pw = -h % BLOCK, -w % BLOCK
-    padded = np.pad(same, ((0, ph), (0, pw)), mode="edge") if ph or pw else same
-    blocks = padded.reshape(padded.shape[0] // BLOCK, BLOCK, padded.shape[1] // BLOCK, BLOCK).all(axis=(1, 3))
-    return np.repeat(np.repeat(blocks, BLOCK, axis=0), BLOCK, axis=1)[:h, :w]
+    padded = cv2.copyMakeBorder(same, 0, ph, 0, pw, cv2.BORDER_REPLICATE) if ph or pw else same
+    blocks = padded.reshape(padded.shape[0] // BLOCK, BLOCK, padded.shape[1] // BLOCK, BLOCK).min(axis=(1, 3))
+    return np.ascontiguousarray(np.repeat(np.repeat(blocks, BLOCK, axis=0), BLOCK, axis=1)[:h, :w])
+
+
+def _soft_blur(field: np.ndarray, sigma: float) -> np.ndarray:
+    """A wide Gaussian blur done at a quarter of the blur's scale: the same soft field, ~10× less work."""
+    step = max(1, int(sigma // 4))
+    h, w = field.shape
+    if step == 1 or min(h, w) < 4 * step:
+        return cv2.GaussianBlur(field, (0, 0), sigma)
+    small = cv2.resize(field, (w // step, h // step), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / step)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _paste(field: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
