@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { ACTIVE, STATUSES, TYPES, describeError, newIdempotencyKey, statusTag, typeLabel } from "./common.js";
 import { h, mount, safeUrl, toast } from "./dom.js";
 import { formatDateTime, t } from "./i18n.js";
+import { outputParams, renderOutputOptions } from "./outputs.js";
 import { Poller } from "./poller.js";
 
 export const MAX_UPLOAD_MB = 20;
@@ -236,6 +237,7 @@ function renderNewTask(ctx) {
     { class: "params", id: "params-basic" },
     h("label", { for: "template" }, t("new.template")),
     select("template", "template", TEMPLATES, "template"),
+    renderOutputOptions(previewImg).element,
   );
   const modelParams = h(
     "div",
@@ -295,7 +297,7 @@ function renderNewTask(ctx) {
         }
         const params =
           draft.type === "basic_clean"
-            ? { template: draft.template }
+            ? { template: draft.template, ...outputParams() }
             : { scene: draft.scene, category: draft.category, productDescription: draft.description };
         submit.disabled = true;
         submit.textContent = t("new.submitting");
