@@ -125,8 +125,19 @@ def _one_of(name: str, choices: tuple[str, ...]) -> validate.OneOf:
 class OutputParams(Schema):
     """basic_clean's output params, all optional; no defaults are written into the task's params."""
 
-    preset = fields.String(validate=_one_of("preset", tuple(PRESETS)))
-    outputSize = OutputSize()
+    preset = fields.String(
+        validate=_one_of("preset", tuple(PRESETS)),
+        metadata={"description": "; ".join(f"`{name}`: {p.rule}" for name, p in PRESETS.items())},
+    )
+    outputSize = OutputSize(
+        metadata={
+            "oneOf": [
+                {"type": "integer", "minimum": SIDE_MIN, "maximum": SIDE_MAX},
+                {"type": "string", "pattern": r"^\d{3,4}x\d{3,4}$"},
+            ],
+            "description": f"the canvas: a square side or WIDTHxHEIGHT, {SIDE_MIN}-{SIDE_MAX} px per side",
+        }
+    )
     fill = fields.Float(
         validate=_range("fill", FILL_MIN, FILL_MAX),
         error_messages={"invalid": f"fill must be a number from {FILL_MIN} to {FILL_MAX}"},
