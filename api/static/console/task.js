@@ -253,7 +253,7 @@ export function renderTask(root, ctx, taskId) {
             "figcaption",
             null,
             h("span", null, item.label),
-            item.info ? h("span", { class: "muted result-info" }, item.info) : null,
+            item.info ? h("small", { class: "muted result-info" }, item.info) : null,
             h("a", { href: item.url, download: item.name, target: "_blank", rel: "noopener", class: "btn btn-small" }, t("task.download")),
           ),
         ),
