@@ -70,7 +70,7 @@ def test_default_canvas_is_a_square_of_the_input_longer_side():
 
 
 @pytest.mark.parametrize("color", [(255, 255, 255), (250, 128, 0), (17, 200, 99), (245, 245, 245), (0, 0, 0)])
-@pytest.mark.parametrize(("fmt", "quality"), [("jpeg", 92), ("jpeg", 20), ("webp", 80)])
+@pytest.mark.parametrize(("fmt", "quality"), [("jpeg", 92), ("jpeg", 20), ("jpeg", 1), ("webp", 80)])
 def test_background_decodes_to_the_exact_colour(color, fmt, quality):
     spec = OutputSpec(size=(1000, 1250), fill=0.8, format=fmt, quality=quality, background=color)
     canvas, _ = render(spec)
@@ -79,14 +79,14 @@ def test_background_decodes_to_the_exact_colour(color, fmt, quality):
     assert np.all(image[:100, :100] == color) and np.all(image[-100:, -100:] == color)
 
 
-def test_plain_jpeg_would_move_some_colours_which_the_check_catches():
-    """Why the verify step exists: a plain 4:4:4 JPEG turns #FA8000 into another colour."""
-    spec = OutputSpec(size=(256, 256), format="jpeg", background=(250, 128, 0))
-    canvas, _ = render(spec)
-    plain = outputs._jpeg(canvas, quality=92)
-    assert not np.all(border(decoded(plain)) == (250, 128, 0))
-    flat = outputs._flat_blocks(canvas, spec.background)
-    assert not outputs.background_exact(plain, flat, spec.background)
+def test_plain_jpeg_would_move_white_and_colours_which_the_chosen_settings_keep():
+    """Why `jpeg_options` exists: plain 4:4:4 JPEGs turn #FA8000 (any quality) and white (low
+    quality) into other colours."""
+    for color, quality in (((250, 128, 0), 92), ((255, 255, 255), 20)):
+        spec = OutputSpec(size=(1000, 1250), fill=0.8, format="jpeg", quality=quality, background=color)
+        canvas, _ = render(spec)
+        assert not np.all(border(decoded(outputs._jpeg(canvas, quality=quality)), 16) == color)
+        assert np.all(border(decoded(encode_image(canvas, spec, "white-bg")), 16) == color)
 
 
 @pytest.mark.parametrize("fill", [0.8, 0.98])
