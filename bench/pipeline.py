@@ -4,8 +4,9 @@
     .venv/bin/python -m bench.pipeline --quick      # a shorter run for a smoke check
 
 Prints one table: pipeline vs rembg medians and their ratio, mask IoU vs rembg, worker
-start-to-ready, RSS growth over a soak, and the worker arrangement (session per job vs once,
-1 process × 2 threads vs 2 processes × 1 thread).
+start-to-ready, RSS growth over a soak, the worker arrangement (session per job vs once,
+1 process × 2 threads vs 2 processes × 1 thread), and white_bg with the amazon preset (2000² JPEG)
+next to today's PNG, with the soft shadow's cost (`--marketplace-only` runs just those lines).
 """
 
 from __future__ import annotations
