@@ -12,13 +12,20 @@ from flask import current_app, g, request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from jwt.exceptions import ExpiredSignatureError
 
+from shared import api_keys, sessions
+from shared.app import redis_client
 from shared.db import db
-from shared.errors import AccountDisabled, AccountUnavailable, Forbidden
+from shared.errors import AccountDisabled, AccountUnavailable, Forbidden, Unauthorized
 from shared.models import User
 
 TOKEN_IDENTITY = "shopimage.token_identity"
 """WSGI environ key: this request's verified access-token identity (per request, never in `g`,
 which outlives a request when an app context is already pushed, as in tests and CLI code)."""
+
+AUTHENTICATED_BY_KEY = "shopimage.authenticated_by_key"
+"""WSGI environ key: set when this request authenticated with an API key, not a login token."""
+
+API_KEY_HEADER = "X-API-Key"
 
 
 class VerifiedTokens:
@@ -53,7 +60,7 @@ def token_claims(refresh: bool = False) -> dict[str, Any]:
     A well-formed token seen before is checked against the cache (expiry and type); anything else
     goes through flask-jwt-extended, whose exceptions become the 401 envelope (api.errors).
     """
-    token = _plain_bearer_token()
+    token = bearer_token()
     tokens: VerifiedTokens = current_app.extensions["verified_tokens"]
     claims = tokens.get(token) if token else None
     if claims is None:
@@ -65,6 +72,9 @@ def token_claims(refresh: bool = False) -> dict[str, Any]:
         raise ExpiredSignatureError("Signature has expired")
     elif claims.get("type") != ("refresh" if refresh else "access"):
         verify_jwt_in_request(refresh=refresh)  # raises flask-jwt-extended's WrongTokenError
+    session = claims.get(sessions.SESSION_CLAIM)
+    if session and sessions.access_denied(redis_client(), session):
+        raise sessions.SessionEnded()
     return claims
 
 
@@ -73,6 +83,9 @@ def access_identity(optional: bool = False) -> str | None:
     cached = request.environ.get(TOKEN_IDENTITY)
     if cached is not None:
         return cached
+    key = presented_api_key()
+    if key is not None:
+        return _key_identity(key, optional)
     if optional and "Authorization" not in request.headers:
         return None
     try:
@@ -83,6 +96,35 @@ def access_identity(optional: bool = False) -> str | None:
         raise
     request.environ[TOKEN_IDENTITY] = identity
     return identity
+
+
+def presented_api_key() -> str | None:
+    """An API key from `X-API-Key`, or from `Authorization: Bearer sk_...`; else None."""
+    offered = request.headers.get(API_KEY_HEADER)
+    if offered is not None:
+        return offered.strip()
+    token = bearer_token()
+    return token if token and api_keys.looks_like_key(token) else None
+
+
+def _key_identity(text: str, optional: bool) -> str | None:
+    key = api_keys.authenticate(text)
+    if key is None:
+        if optional:
+            return None
+        raise Unauthorized("invalid or revoked API key")
+    if api_keys.record_use(key):
+        db.session.commit()  # before the request's own transaction starts
+    identity = str(key.user_id)
+    request.environ[TOKEN_IDENTITY] = identity
+    request.environ[AUTHENTICATED_BY_KEY] = True
+    return identity
+
+
+def require_login_token() -> None:
+    """Refuse a request made with an API key: keys cannot mint keys or manage sessions."""
+    if request.environ.get(AUTHENTICATED_BY_KEY) or presented_api_key() is not None:
+        raise Forbidden("not allowed with an API key: log in with your password for this")
 
 
 def current_user(refresh: bool = False) -> User:
@@ -124,11 +166,11 @@ def require_internal_caller() -> None:
     offered = request.headers.get("X-Service-Token", "")
     if expected and offered and hmac.compare_digest(expected.encode(), offered.encode()):
         return
-    if not current_user().is_admin:
+    if not current_user().is_admin or request.environ.get(AUTHENTICATED_BY_KEY):
         raise Forbidden("internal endpoint: service token or admin required")
 
 
-def _plain_bearer_token() -> str | None:
+def bearer_token() -> str | None:
     """The token of a plain `Authorization: Bearer <token>` header, else None."""
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):

@@ -42,7 +42,10 @@ def envelope(code: int, message: str, status: int, details: dict[str, Any] | Non
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(errors.ServiceError)
     def service_error(exc: errors.ServiceError) -> Response:
-        return envelope(exc.code, exc.message, exc.status, exc.details)
+        response = envelope(exc.code, exc.message, exc.status, exc.details)
+        if exc.details and "retryAfter" in exc.details:
+            response.headers["Retry-After"] = str(exc.details["retryAfter"])
+        return response
 
     @app.errorhandler(ValidationError)
     def validation_error(exc: ValidationError) -> Response:

@@ -19,25 +19,38 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from marshmallow import Schema, fields
 
+from shared.task_types import Registry
 from shared.tasks import IDEMPOTENCY_KEY_MAX
 
 from .pages import entry_page, secure_blueprint
 from .routes.files import SERVED_TYPES
-from .schemas.auth import PASSWORD_RULE, LedgerEntrySchema, LoginSchema, RegisterSchema, UserSchema
+from .schemas.auth import (
+    PASSWORD_RULE,
+    ApiKeyCreateSchema,
+    ApiKeySchema,
+    LedgerEntrySchema,
+    LoginSchema,
+    PasswordChangeSchema,
+    RegisterSchema,
+    UserSchema,
+)
 from .schemas.common import StringId
 from .schemas.responses import (
     ERROR_CODES,
     STATUS_CODES,
-    AccessTokenSchema,
+    ApiKeyCreatedSchema,
+    ApiKeyListSchema,
     CreatedTaskSchema,
     ErrorSchema,
     HealthSchema,
+    LoggedOutSchema,
     MeSchema,
     QuotaSchema,
     ReadySchema,
     StatusUpdatedSchema,
     TaskDetailSchema,
     TaskPageSchema,
+    TaskTypesSchema,
     TokensSchema,
     UploadFormSchema,
     UploadSchema,
@@ -46,19 +59,20 @@ from .schemas.responses import (
     envelope,
 )
 from .schemas.tasks import (
-    PARAMS_SCHEMAS,
     URL_MAX,
     CreateTaskSchema,
     HttpUrl,
     ListQuerySchema,
     StatusUpdateSchema,
     TaskSchema,
+    known_type,
 )
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "apidocs"
 
-BEARER, REFRESH, SERVICE, METRICS, BASIC = (
+BEARER, API_KEY, REFRESH, SERVICE, METRICS, BASIC = (
     "bearerAuth",
+    "apiKey",
     "refreshToken",
     "serviceToken",
     "metricsToken",
@@ -72,11 +86,20 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "bearerFormat": "JWT",
         "description": "access token from `POST /api/auth/login` (or register / refresh)",
     },
+    API_KEY: {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "an API key (`sk_...`) from `POST /api/keys`, for shop backends; also accepted as "
+        "`Authorization: Bearer sk_...`. Works wherever an access token does, with the account's "
+        "membership, quota and rate limits, except key management, logout and password change",
+    },
     REFRESH: {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
-        "description": "refresh token from `POST /api/auth/login`; accepted only by `POST /api/auth/refresh`",
+        "description": "refresh token from `POST /api/auth/login`; accepted only by `POST /api/auth/refresh` "
+        "(each is good once: refreshing answers the next one) and `POST /api/auth/logout`",
     },
     SERVICE: {
         "type": "apiKey",
@@ -177,7 +200,7 @@ class Operation:
     response: type[Schema] | str | None
     """A `data` schema (wrapped in the success envelope), a key of RAW_CONTENT, or a whole-body schema."""
     errors: tuple[int, ...]
-    security: tuple[str, ...] = (BEARER,)
+    security: tuple[str, ...] = (BEARER, API_KEY)
     status: int = 200
     body: type[Schema] | dict[str, Any] | None = None
     form: type[Schema] | None = None
@@ -224,13 +247,84 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post",
         "/api/auth/refresh",
-        "A new access token for a refresh token",
+        "Spend a refresh token for a new access and refresh token",
         "auth",
-        AccessTokenSchema,
+        TokensSchema,
         AUTH_ERRORS,
         security=(REFRESH,),
+        description="Refresh tokens rotate: each is good once. Presenting a spent one again ends "
+        "every token of that login (401), the newest pair included: someone else holds a copy.",
+    ),
+    Operation(
+        "post",
+        "/api/auth/logout",
+        "End this login: its refresh token and its access tokens stop at once",
+        "auth",
+        LoggedOutSchema,
+        (*AUTH_ERRORS,),
+        security=(REFRESH, BEARER),
+    ),
+    Operation(
+        "post",
+        "/api/auth/password",
+        "Change the password; every session ends and the caller gets a new token pair",
+        "auth",
+        TokensSchema,
+        (*JSON_ERRORS, *AUTH_ERRORS),
+        security=(BEARER,),
+        body=PasswordChangeSchema,
+    ),
+    Operation(
+        "post",
+        "/api/keys",
+        "Create an API key (the whole key is in this answer only)",
+        "keys",
+        ApiKeyCreatedSchema,
+        (*JSON_ERRORS, *AUTH_ERRORS, 409),
+        security=(BEARER,),
+        status=201,
+        body=ApiKeyCreateSchema,
+        description="Needs a login token: an API key cannot create, list or revoke keys (403/4003). "
+        "At most 20 live keys per account (409/4009).",
+    ),
+    Operation(
+        "get",
+        "/api/keys",
+        "The caller's live API keys",
+        "keys",
+        ApiKeyListSchema,
+        AUTH_ERRORS,
+        security=(BEARER,),
+    ),
+    Operation(
+        "delete",
+        "/api/keys/{keyId}",
+        "Revoke an API key at once",
+        "keys",
+        ApiKeySchema,
+        AUTH_ERRORS,
+        security=(BEARER,),
+        parameters=(
+            {
+                "name": "keyId",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            },
+        ),
     ),
     Operation("get", "/api/auth/me", "The caller's account", "auth", MeSchema, AUTH_ERRORS),
+    Operation(
+        "get",
+        "/api/task/types",
+        "The task types this server knows: params, outputs, availability",
+        "tasks",
+        TaskTypesSchema,
+        (),
+        security=(),
+        description="Each type with its params (type, allowed values, default, range) and its output "
+        "names; a type this server cannot run is listed with `available: false` and the reason.",
+    ),
     Operation(
         "post",
         "/api/task/create",
@@ -243,7 +337,8 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(IDEMPOTENCY_KEY,),
         description="Checks run in this order: parameters (400/4001), token (401/4003), membership "
         "(403/1002), quota (402/1003). `inputImageUrl` is a public http(s) URL or a link from "
-        "`POST /api/uploads`. 503/5003 also when `model_pose12` is not configured on this server.",
+        "`POST /api/uploads`. 503/5003 also when the type is not available on this server "
+        "(`GET /api/task/types` says why).",
     ),
     Operation(
         "get",
@@ -325,10 +420,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post",
         "/api/uploads",
-        "Upload an input photo (JPEG, PNG or WebP)",
+        "Upload an input photo (JPEG, PNG or WebP); members only (403/1002); 409 when the "
+        "caller's uploads no task has used yet would exceed `UPLOAD_STORAGE_CAP_BYTES`",
         "files",
         UploadSchema,
-        (400, 413, *AUTH_ERRORS),
+        (400, 409, 413, *AUTH_ERRORS),
         status=201,
         form=UploadFormSchema,
     ),
@@ -406,13 +502,16 @@ IGNORED_UNDER = ("/rq/",)
 
 FIELD_OVERRIDES: dict[tuple[type[Schema], str], dict[str, Any]] = {
     (UserSchema, "membershipActive"): {"type": "boolean", "description": "member now (not expired)"},
-    (CreateTaskSchema, "params"): {"description": "per `type`: BasicCleanParams or ModelPoseParams"},
+    (CreateTaskSchema, "params"): {"description": "per `type`, as `GET /api/task/types` lists them"},
     (StatusUpdateSchema, "resultUrls"): {"uniqueItems": True},
-    (RegisterSchema, "password"): {
-        "minLength": 8,
-        "maxLength": 128,
-        "pattern": PASSWORD_PATTERN,
-        "description": PASSWORD_RULE,
+    **{
+        (schema, name): {
+            "minLength": 8,
+            "maxLength": 128,
+            "pattern": PASSWORD_PATTERN,
+            "description": PASSWORD_RULE,
+        }
+        for schema, name in ((RegisterSchema, "password"), (PasswordChangeSchema, "newPassword"))
     },
 }
 """Fields whose OpenAPI type apispec cannot tell from the field class."""
@@ -433,16 +532,25 @@ def _field_attributes(converter: Any, field: fields.Field, ret: dict[str, Any], 
     return extra
 
 
-def _create_body(plugin: MarshmallowPlugin) -> dict[str, Any]:
+def _type_names(types: Registry):
+    """apispec attribute function: a `type` field validated against the registry lists its names."""
+
+    def attributes(converter: Any, field: fields.Field, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {"enum": list(types.names())} if known_type in field.validators else {}
+
+    return attributes
+
+
+def _create_body(plugin: MarshmallowPlugin, types: Registry) -> dict[str, Any]:
     """CreateTask, with `params` tied to `type` the way `CreateTaskSchema.check_params` ties them."""
     variants = [
         {
             "properties": {
-                "type": {"type": "string", "enum": [task_type]},
-                "params": plugin.converter.resolve_nested_schema(type(params)),
+                "type": {"type": "string", "enum": [task_type.name]},
+                "params": plugin.converter.resolve_nested_schema(type(task_type.params)),
             }
         }
-        for task_type, params in PARAMS_SCHEMAS.items()
+        for task_type in types
     ]
     return {"allOf": [plugin.converter.resolve_nested_schema(CreateTaskSchema)], "oneOf": variants}
 
@@ -462,7 +570,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
         },
     )
     plugin.map_to_openapi_type(StringId, "string", None)
+    types: Registry = app.extensions["task_types"]
     plugin.converter.add_attribute_function(_field_attributes)
+    plugin.converter.add_attribute_function(_type_names(types))
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
     spec.components.schema("Error", schema=ErrorSchema)
@@ -470,7 +580,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
         spec.components.response(str(status), _error_response(status, codes))
     for resource in (TaskSchema, UserSchema, LedgerEntrySchema):
         spec.components.schema(resource.__name__.removesuffix("Schema"), schema=resource)
-    spec.components.schema("CreateTaskRequest", _create_body(plugin))
+    spec.components.schema("CreateTaskRequest", _create_body(plugin, types))
 
     routes = app_routes(app)
     for op in OPERATIONS:

@@ -139,7 +139,7 @@ class RateLimiter:
             response.headers["RateLimit-Limit"] = str(window.limit)
             response.headers["RateLimit-Remaining"] = str(window.remaining)
             response.headers["RateLimit-Reset"] = str(window.reset_seconds)
-            if response.status_code == 429:
+            if response.status_code == 429 and "Retry-After" not in response.headers:
                 response.headers["Retry-After"] = str(window.reset_seconds)
         return response
 

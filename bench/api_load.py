@@ -281,7 +281,7 @@ def seed_users(env: dict[str, str], hammer_quota: int) -> None:
     with app.app_context():
         from werkzeug.security import generate_password_hash
 
-        hashed = generate_password_hash(PASSWORD, method=users.PASSWORD_METHOD)
+        hashed = generate_password_hash(PASSWORD, method=users.password_method())
         for i in range(USERS + 1):
             email = HAMMER_EMAIL if i == USERS else f"load{i:02d}@bench.example.com"
             user = User(email=email, password_hash=hashed, is_member=False, quota=0)
@@ -639,7 +639,7 @@ def breakdown(args) -> str:
     from sqlalchemy import event
 
     from api import create_app
-    from shared import queues, tasks
+    from shared import queues, task_types, tasks
     from shared.config import Config
     from shared.db import db
     from shared.models import Task, User
@@ -808,7 +808,8 @@ def breakdown(args) -> str:
             db.session.remove()
 
         def enqueue():
-            queues.enqueue_task(redis_client(), f"stage{next(counter)}", "basic_clean")
+            spec = task_types.get("basic_clean").job
+            queues.enqueue_task(redis_client(), f"stage{next(counter)}", "basic_clean", spec)
 
         def find_replay():
             tasks.find_replay(user_id, "no-such-key", "0" * 64)

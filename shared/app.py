@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 
+from . import task_types
 from .config import Config
 from .db import db
 from .storage import Storage, storage_from_settings
@@ -35,6 +36,7 @@ def create_base_app(
             "pool_pre_ping": False,
         }
     app.extensions["settings"] = config
+    app.extensions["task_types"] = task_types.Registry.load(config.TASK_TYPE_MODULES)
     app.extensions["redis"] = Redis.from_url(
         config.REDIS_URL, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30
     )

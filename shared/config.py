@@ -1,13 +1,17 @@
 """Configuration, read from the environment once, in one place.
 
 Every setting has a typed default that suits the embedded `make run` setup. Production
-(`APP_ENV=production`) refuses to start with a missing or placeholder secret. Tests subclass
-`Config` (see `tests/conftest.py`) instead of patching the environment.
+(`APP_ENV=production`) refuses to start with a missing or placeholder secret; elsewhere a missing
+`SECRET_KEY` is generated once and kept in the instance folder, so no secret published with the
+code ever signs tokens or file links. Tests subclass `Config` (see `tests/conftest.py`) instead of
+patching the environment.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -15,8 +19,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
+log = logging.getLogger(__name__)
+
 DEV_SECRET = "dev-secret-change-me-0123456789abcdef"
-"""Placeholder secret used by the embedded defaults; production refuses to run with it."""
+"""The placeholder earlier versions signed with when `SECRET_KEY` was unset; production refuses it."""
+
+SECRET_FILE = "secret_key"
+"""Name of the generated development secret inside the instance folder."""
 
 
 class ConfigError(RuntimeError):
@@ -49,6 +58,31 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
+def instance_secret(instance_path: Path) -> str:
+    """The secret kept in `instance_path`, generated on first use.
+
+    Every process of one checkout (the web server, the workers, `flask` commands) reads the same
+    file, so a token or file link signed by one is accepted by the others. Written to a temporary
+    file and linked into place, so two processes starting together end up with the same secret.
+    """
+    path = instance_path / SECRET_FILE
+    if path.is_file():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    tmp = instance_path / f".{SECRET_FILE}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+    try:
+        os.link(tmp, path)
+        log.warning("SECRET_KEY is not set: generated a random secret and saved it in %s", path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
+
+
 def normalize_database_url(url: str) -> str:
     """Accept Heroku's `postgres://` and plain `postgresql://`; use the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
@@ -65,7 +99,10 @@ class Config:
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
         self.APP_ENV = _str(env, "APP_ENV", "development")
-        self.SECRET_KEY = _str(env, "SECRET_KEY", DEV_SECRET)
+        self.INSTANCE_PATH = Path(_str(env, "INSTANCE_PATH", str(ROOT / "instance")))
+        self.SECRET_KEY = _str(env, "SECRET_KEY", "")
+        if not self.SECRET_KEY and not self.is_production:
+            self.SECRET_KEY = instance_secret(self.INSTANCE_PATH)
         self.JWT_SECRET_KEY = _str(env, "JWT_SECRET_KEY", self.SECRET_KEY)
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=_int(env, "JWT_ACCESS_TOKEN_SECONDS", 900))
         self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(seconds=_int(env, "JWT_REFRESH_TOKEN_SECONDS", 30 * 86400))
@@ -73,10 +110,13 @@ class Config:
         self.JWT_DECODE_ALGORITHMS = ["HS256"]
         self.JWT_TOKEN_LOCATION = ["headers"]
         self.SERVICE_TOKEN = _str(env, "SERVICE_TOKEN", "")
+        self.PASSWORD_HASH_ROUNDS = _int(env, "PASSWORD_HASH_ROUNDS", 600_000)
 
-        default_db = "sqlite:///" + str(ROOT / "instance" / "app.db")
+        default_db = "sqlite:///" + str(self.INSTANCE_PATH / "app.db")
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(_str(env, "DATABASE_URL", default_db))
-        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+        # hide_parameters: a failed statement's log line and error text leave out its values
+        # (emails, password hashes, webhook URLs).
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
         # The web process pings a pooled connection only after it sat idle this long (the worker
         # pings on every checkout); see shared.app.ping_when_idle.
         self.DB_PING_IDLE_SECONDS = float(_str(env, "DB_PING_IDLE_SECONDS", "1"))
@@ -97,6 +137,9 @@ class Config:
 
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 25 * 1024 * 1024)
         self.MAX_JSON_BYTES = _int(env, "MAX_JSON_BYTES", 64 * 1024)
+        self.UPLOAD_STORAGE_CAP_BYTES = _int(env, "UPLOAD_STORAGE_CAP_BYTES", 200 * 1024 * 1024)
+        self.UPLOAD_UNUSED_SECONDS = _int(env, "UPLOAD_UNUSED_SECONDS", 24 * 3600)
+        self.UPLOAD_CLEANUP_INTERVAL_SECONDS = _int(env, "UPLOAD_CLEANUP_INTERVAL_SECONDS", 600)
 
         self.TASK_TIMEOUT_SECONDS = _int(env, "TASK_TIMEOUT_SECONDS", 600)
         self.SWEEP_INTERVAL_SECONDS = _int(env, "SWEEP_INTERVAL_SECONDS", 30)
@@ -114,6 +157,8 @@ class Config:
         self.JOB_OVERRIDES: dict[str, str] = dict(
             item.split("=", 1) for item in _str(env, "JOB_OVERRIDES", "").split(",") if "=" in item
         )
+        # Modules whose TASK_TYPES join the built-in task types (shared.task_types); empty in production.
+        self.TASK_TYPE_MODULES = [m for m in _str(env, "TASK_TYPE_MODULES", "").split(",") if m]
 
         self.PUBLIC_BASE_URL = _str(env, "PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         self.STORAGE_BACKEND = _str(env, "STORAGE_BACKEND", "local")
@@ -167,6 +212,8 @@ class Config:
         self.RATELIMIT_CREATE = _str(env, "RATELIMIT_CREATE", "600/minute")
         self.RATELIMIT_AUTHENTICATED = _str(env, "RATELIMIT_AUTHENTICATED", "3000/minute")
         self.RATELIMIT_LOGIN = _str(env, "RATELIMIT_LOGIN", "20/minute")
+        self.LOGIN_LOCK_FAILURES = _int(env, "LOGIN_LOCK_FAILURES", 10)
+        self.LOGIN_LOCK_SECONDS = _int(env, "LOGIN_LOCK_SECONDS", 900)
         self.RATELIMIT_ANONYMOUS = _str(env, "RATELIMIT_ANONYMOUS", "300/minute")
 
         self.TRUST_PROXY_HOPS = _int(env, "TRUST_PROXY_HOPS", 0)

@@ -19,7 +19,7 @@ from redis.client import Pipeline
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from . import metrics
+from . import metrics, queues
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,7 @@ def _announce(session: Session) -> None:
             pipe.execute()
         for evt in events:
             if evt.has_webhook and evt.status in ("success", "failed"):
-                from .queues import enqueue_webhook
-
-                enqueue_webhook(redis, evt.task_id, current_app.config["RETRY_DELAY_FACTOR"])
+                queues.enqueue_webhook(redis, evt.task_id, current_app.config["RETRY_DELAY_FACTOR"])
     except Exception:
         # The commit stands; a lost announcement only delays a stream client (it re-reads) or a
         # webhook (the reconciler does not resend it: recorded as a known limit in docs/DECISIONS.md).

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+"""Pillow plugins tried on an upload (the JPEG plugin also opens multi-picture camera JPEGs)."""
+
+NOT_AN_IMAGE = "not a supported image (JPEG, PNG or WebP expected)"
+TRUNCATED = "image is truncated or corrupt"
+"""What a seller is told when the bytes are not, or not entirely, an image."""
+
 SIGNATURES: tuple[tuple[bytes, int, str, str], ...] = (
     (b"\xff\xd8\xff", 0, "jpg", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", 0, "png", "image/png"),

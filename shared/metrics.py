@@ -7,7 +7,7 @@ code. `/metrics` renders them in the Prometheus text format.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from redis import Redis
 from redis.client import Pipeline
@@ -17,7 +17,7 @@ DURATION_KEY = "shopimage:metrics:duration"
 RUNNINGHUB_KEY = "shopimage:metrics:runninghub_errors"
 
 BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
-"""Processing-time histogram bounds, seconds (basic_clean is ~1 s, model_pose12 minutes)."""
+"""Processing-time histogram bounds, seconds (an image clean-up takes ~1 s, AI model photos minutes)."""
 
 EVENT_NAMES = {"pending": "created", "success": "succeeded", "failed": "failed"}
 
@@ -39,13 +39,19 @@ def count_runninghub_error(redis: Redis, code: int | None) -> None:
     redis.hincrby(RUNNINGHUB_KEY, str(code if code is not None else "transport"), 1)
 
 
-def render(redis: Redis) -> Iterator[str]:
-    """The task-level metrics as Prometheus text lines."""
+def render(redis: Redis, task_types: Iterable[str] = ()) -> Iterator[str]:
+    """The task-level metrics as Prometheus text lines.
+
+    Every event of each of `task_types` is present (0 until counted), so a new type's series
+    exist from the start and a rate over them is defined.
+    """
     yield "# HELP shopimage_tasks_total Tasks by lifecycle event and type."
     yield "# TYPE shopimage_tasks_total counter"
-    for field, value in sorted(redis.hgetall(TASKS_KEY).items()):
-        event, task_type = field.decode().split("|")
-        yield f'shopimage_tasks_total{{event="{event}",type="{task_type}"}} {int(value)}'
+    counts = {f"{name}|{t}": 0 for name in EVENT_NAMES.values() for t in task_types}
+    counts |= {field.decode(): int(value) for field, value in redis.hgetall(TASKS_KEY).items()}
+    for field, value in sorted(counts.items()):
+        event, task_type = field.split("|")
+        yield f'shopimage_tasks_total{{event="{event}",type="{task_type}"}} {value}'
 
     yield "# HELP shopimage_task_processing_seconds Time from started to ended, by type and outcome."
     yield "# TYPE shopimage_task_processing_seconds histogram"

@@ -1,4 +1,4 @@
-"""Tables: users, tasks, the quota ledger and idempotency records."""
+"""Tables: users, tasks, the quota ledger, idempotency records, uploads, API keys and refresh tokens."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import db, utcnow
 
-TASK_TYPES = ("basic_clean", "model_pose12")
 TASK_STATUSES = ("pending", "processing", "success", "failed")
 ACTIVE_STATUSES = ("pending", "processing")
 TERMINAL_STATUSES = ("success", "failed")
@@ -81,7 +80,7 @@ class Task(db.Model):
     result_files: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     error_message: Mapped[str | None] = mapped_column(Text)
     progress: Mapped[int] = mapped_column(Integer, default=0)
-    # The RunningHub task id of a model_pose12 task, stored before anything else after submit.
+    # The id of the task's render at an external service (RunningHub), stored right after submit.
     external_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # Where to POST the task when it ends (client webhooks, signed per Standard Webhooks).
     webhook_url: Mapped[str | None] = mapped_column(Text)
@@ -139,6 +138,56 @@ class IdempotencyRecord(db.Model):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Upload(db.Model):
+    """A photo stored by `POST /api/uploads`: counted against its owner's storage cap until a task
+    uses it (`used_at`), and deleted with its file if no task does within `UPLOAD_UNUSED_SECONDS`."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (
+        Index("ix_uploads_unused", "user_id", "created_at", postgresql_where="used_at IS NULL"),
+    )
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKey(db.Model):
+    """A long-lived key a shop backend authenticates with instead of a person's password.
+
+    Only a hash of the secret part is stored; `lookup` is the public part that finds the row.
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_user", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    lookup: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RefreshToken(db.Model):
+    """One issued refresh token. Tokens of one login share a `family`; each is good for one use."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (Index("ix_refresh_tokens_user", "user_id", "expires_at"),)
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 def _aware(value: datetime) -> datetime:

@@ -174,6 +174,25 @@ class OutputSpec:
     preset: str | None = None
 
 
+def file_name(stem: str, spec: OutputSpec, *, transparent: bool = False) -> str:
+    """`white-bg.jpg` …: transparent images stay PNG unless WebP (lossless) is asked."""
+    fmt = spec.format if not transparent or spec.format == "webp" else "png"
+    return f"{stem}.{EXTENSIONS[fmt]}"
+
+
+TRANSPARENT_STEMS = ("matting",)
+"""Outputs that keep their transparency (never JPEG)."""
+
+
+def output_names(names: tuple[str, ...], params: Mapping[str, Any]) -> tuple[str, ...]:
+    """A template's output names (`white-bg.png` …) as the task's params name them."""
+    spec = resolve(params)
+    if spec is None:
+        return names
+    stems = [name.rsplit(".", 1)[0] for name in names]
+    return tuple(file_name(stem, spec, transparent=stem in TRANSPARENT_STEMS) for stem in stems)
+
+
 def resolve(params: Mapping[str, Any]) -> OutputSpec | None:
     """The spec a task's (already validated) params ask for; None when they name none of them."""
     if not any(key in params for key in OUTPUT_KEYS):

@@ -7,23 +7,24 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from . import events, logs
+from . import logs
 
 log = logging.getLogger(__name__)
 
 IMAGES = "images"
-"""CPU-bound image pipeline jobs (basic_clean)."""
+"""CPU-bound image pipeline jobs."""
 RUNNINGHUB = "runninghub"
-"""Short RunningHub submit / poll / collect jobs (model_pose12); never blocked behind images."""
+"""Short RunningHub submit / poll / collect jobs; never blocked behind images."""
 MAINTENANCE = "maintenance"
 """Periodic sweeper and reconciler."""
 WEBHOOKS = "webhooks"
@@ -32,15 +33,14 @@ WEBHOOKS = "webhooks"
 ALL_QUEUES = (MAINTENANCE, WEBHOOKS, RUNNINGHUB, IMAGES)
 """Default order a worker listens in: cheap, latency-sensitive queues first."""
 
-CANCEL_MODEL_JOB = "worker.jobs.models.cancel_model_pose12"
-"""Cancels a model task's RunningHub render and frees its slot after our cancel or timeout."""
-
 FAILURE_CALLBACK = "worker.jobs.lifecycle.on_job_failure"
 """Runs when a task job raises; fails and refunds the task once its retries are exhausted."""
 
 
 @dataclass(frozen=True)
 class JobSpec:
+    """A job by dotted path, its queue, timeout and retry backoff (each task type names one)."""
+
     func: str
     queue: str
     timeout: int
@@ -52,17 +52,6 @@ class JobSpec:
         return Retry(
             max=len(self.retry_intervals), interval=[int(i * delay_factor) for i in self.retry_intervals]
         )
-
-
-JOBS: dict[str, JobSpec] = {
-    "basic_clean": JobSpec(
-        "worker.jobs.images.process_basic_clean", IMAGES, timeout=300, retry_intervals=(5, 20)
-    ),
-    "model_pose12": JobSpec(
-        "worker.jobs.models.submit_model_pose12", RUNNINGHUB, timeout=120, retry_intervals=(10, 30, 60)
-    ),
-}
-"""The job that runs each task type."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +66,8 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule("worker.jobs.maintenance.sweep_timeouts", MAINTENANCE, "SWEEP_INTERVAL_SECONDS"),
     Schedule("worker.jobs.maintenance.reconcile_tasks", MAINTENANCE, "RECONCILE_INTERVAL_SECONDS"),
     Schedule("worker.jobs.maintenance.prune_idempotency_keys", MAINTENANCE, "RECONCILE_INTERVAL_SECONDS"),
+    Schedule("worker.jobs.maintenance.delete_unused_uploads", MAINTENANCE, "UPLOAD_CLEANUP_INTERVAL_SECONDS"),
+    Schedule("worker.jobs.maintenance.prune_refresh_tokens", MAINTENANCE, "RECONCILE_INTERVAL_SECONDS"),
 )
 """Periodic jobs, run by the cron scheduler that `worker.py` starts."""
 
@@ -105,26 +96,18 @@ def resolve(dotted: str):
     return getattr(__import__(module_name, fromlist=[attr]), attr)
 
 
-def job_spec(task_type: str, overrides: dict[str, str] | None = None) -> JobSpec:
-    spec = JOBS[task_type]
-    if overrides and task_type in overrides:
-        return JobSpec(overrides[task_type], spec.queue, spec.timeout, spec.retry_intervals)
-    return spec
-
-
 def enqueue_task(
     redis: Redis,
     task_id: str,
     task_type: str,
-    overrides: dict[str, str] | None = None,
+    spec: JobSpec,
     retry_delay_factor: float = 1.0,
-    announce: Iterable[events.TaskEvent] = (),
+    also: Callable[[Pipeline], None] | None = None,
 ) -> Job:
-    """Enqueue the job for a committed task; the task id is the job id.
+    """Enqueue the first job of a committed task (its type's `spec`); the task id is the job id.
 
-    `announce`: committed events to publish in the same Redis round trip (the create path's).
+    `also`: more commands for the same Redis round trip (the create path announces the task).
     """
-    spec = job_spec(task_type, overrides)
     with redis.pipeline() as pipe:  # one round trip instead of several
         job = Queue(spec.queue, connection=redis).enqueue(
             spec.func,
@@ -139,7 +122,8 @@ def enqueue_task(
             meta={"request_id": logs.request_id.get()},
             pipeline=pipe,
         )
-        events.announce(pipe, announce)
+        if also is not None:
+            also(pipe)
         pipe.execute()
     return job
 
@@ -184,9 +168,9 @@ def enqueue_follow_up(
     return job
 
 
-def queue_position(redis: Redis, task_id: str, task_type: str) -> int | None:
+def queue_position(redis: Redis, task_id: str, queue: str) -> int | None:
     """1-based position of a pending task's job in its queue, or None when not queued."""
-    position = Queue(JOBS[task_type].queue, connection=redis).get_job_position(task_id)
+    position = Queue(queue, connection=redis).get_job_position(task_id)
     return None if position is None else position + 1
 
 

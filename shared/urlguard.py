@@ -9,9 +9,12 @@ between check and connect cannot win.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
 
 MAX_URL_LENGTH = 2048
 """Longest URL accepted, in characters; longer ones are refused before parsing."""
@@ -252,7 +255,10 @@ def _refuse_unsafe_address(address: IPAddress, *, host: str | None = None) -> No
         shown += f" ({embedded})"
     if host is None:
         raise UnsafeURL(f"address {shown} is {reason}")
-    raise UnsafeURL(f"address {shown} of host {host} is {reason}")
+    # The user learns only that the host is refused: how our resolver sees internal names
+    # (which exist, what they point at) is for the operator's log.
+    log.warning("refused host %s: its address %s is %s", host, shown, reason)
+    raise UnsafeURL(f"host {host} is not allowed")
 
 
 def _resolve(host: str, port: int) -> tuple[str, ...]:

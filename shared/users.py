@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import quota
+from .app import settings
 from .db import db, utcnow
 from .errors import Conflict
 from .models import User
 
-PASSWORD_METHOD = "pbkdf2:sha256:260000"
-"""werkzeug's PBKDF2; scrypt's memory cost would throttle login on a small dyno."""
+PASSWORD_ALGORITHM = "pbkdf2:sha256"
+"""werkzeug's PBKDF2; scrypt's memory cost would throttle login on a small dyno. The rounds come
+from `PASSWORD_HASH_ROUNDS` (600,000 by default, OWASP's figure for PBKDF2-SHA256)."""
 
-_DUMMY_HASH = generate_password_hash("timing-equaliser", method=PASSWORD_METHOD)
+
+def password_method() -> str:
+    """werkzeug's method string for new hashes, e.g. `pbkdf2:sha256:600000`."""
+    return f"{PASSWORD_ALGORITHM}:{settings().PASSWORD_HASH_ROUNDS}"
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=password_method())
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(method: str) -> str:
+    """A hash to check against when the email is unknown, at the cost of a real one."""
+    return generate_password_hash("timing-equaliser", method=method)
 
 
 def normalize_email(email: str) -> str:
@@ -33,7 +49,7 @@ def create_user(email: str, password: str, *, is_admin: bool = False) -> User:
         raise Conflict("an account with this email already exists")
     user = User(
         email=email,
-        password_hash=generate_password_hash(password, method=PASSWORD_METHOD),
+        password_hash=hash_password(password),
         is_admin=is_admin,
         is_member=False,
         quota=0,
@@ -44,14 +60,24 @@ def create_user(email: str, password: str, *, is_admin: bool = False) -> User:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The active user with these credentials, or None (same cost whether or not the email exists)."""
+    """The active user with these credentials, or None (same cost whether or not the email exists).
+
+    A hash made with other settings (fewer rounds) is replaced by one with the current settings;
+    the caller commits.
+    """
     user = find_by_email(email)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(password_method()), password)
         return None
     if not check_password_hash(user.password_hash, password) or not user.is_active:
         return None
+    if not user.password_hash.startswith(password_method() + "$"):
+        user.password_hash = hash_password(password)
     return user
+
+
+def set_password(user: User, password: str) -> None:
+    user.password_hash = hash_password(password)
 
 
 def set_membership(user: User, *, member: bool, days: int | None = None, now: datetime | None = None) -> None:

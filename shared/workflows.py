@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 SCENES = ("street", "studio", "indoor")
-"""Scenes a model_pose12 task may ask for."""
+"""Scenes a model-photo task may ask for."""
 
 CATEGORIES = ("shoes", "dress", "hoodie")
-"""Product categories a model_pose12 task may ask for."""
+"""Product categories a model-photo task may ask for."""
 
 INPUTS = ("image", "scene", "category", "description", "seed")
 """Workflow inputs we fill; only `image` is required, the others may be null (no such node)."""

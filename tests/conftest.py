@@ -54,6 +54,7 @@ def test_env(**overrides: str) -> dict[str, str]:
         "REDIS_URL": REDIS_URL,
         "SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
         "SERVICE_TOKEN": "test-service-token",
+        "PASSWORD_HASH_ROUNDS": "1000",
         "JOB_OVERRIDES": STUB_JOBS,
         "TASK_TIMEOUT_SECONDS": "600",
         "SWEEP_INTERVAL_SECONDS": "1",

@@ -1,4 +1,4 @@
-"""The content check every model_pose12 result passes before it is returned (pluggable via CONTENT_CHECK).
+"""The content check every AI model-photo result passes before it is returned (pluggable via CONTENT_CHECK).
 
 A check takes the downloaded images and raises `ContentRejected` with a user-facing reason.
 """

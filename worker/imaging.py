@@ -16,18 +16,14 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from shared.imagetype import ACCEPTED_FORMATS, NOT_AN_IMAGE, TRUNCATED
+
 try:  # ISA-L deflate: same format as zlib, several times faster at low levels
     from isal import isal_zlib
 except ImportError:  # pragma: no cover - the worker installs isal; zlib is the slow fallback
     isal_zlib = None
 
 _crc32 = isal_zlib.crc32 if isal_zlib is not None else zlib.crc32
-
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-"""Pillow plugins tried on an upload (the JPEG plugin also opens multi-picture camera JPEGs)."""
-
-NOT_AN_IMAGE = "not a supported image (JPEG, PNG or WebP expected)"
-TRUNCATED = "image is truncated or corrupt"
 
 
 class ImageRejected(ValueError):

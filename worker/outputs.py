@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from shared.output_params import EXTENSIONS, OutputSpec
+from shared.output_params import OutputSpec, file_name
 
 from .imaging import encode_png
 
@@ -64,12 +64,6 @@ class Layout:
     @property
     def side(self) -> int:
         return max(self.canvas)
-
-
-def file_name(stem: str, spec: OutputSpec, *, transparent: bool = False) -> str:
-    """`white-bg.jpg` …: transparent images stay PNG unless WebP (lossless) is asked."""
-    fmt = spec.format if not transparent or spec.format == "webp" else "png"
-    return f"{stem}.{EXTENSIONS[fmt]}"
 
 
 def layout(alpha: np.ndarray, spec: OutputSpec) -> Layout:

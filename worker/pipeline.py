@@ -17,20 +17,9 @@ import numpy as np
 from PIL import Image
 
 from shared.output_params import OutputSpec
+from shared.task_types import ENHANCED, MATTING, TEMPLATES, WHITE_BG
 from worker import outputs
 from worker.imaging import encode_png
-
-MATTING = "matting.png"
-WHITE_BG = "white-bg.png"
-ENHANCED = "enhanced.png"
-
-TEMPLATES: dict[str, tuple[str, ...]] = {
-    "all": (MATTING, WHITE_BG, ENHANCED),
-    "matting": (MATTING,),
-    "white_bg": (WHITE_BG,),
-    "enhanced": (ENHANCED,),
-}
-"""Outputs of each basic_clean template, in the order they are returned."""
 
 STAGES = {"decoded": 10, "matted": 50, "white_bg": 70, "enhanced": 90}
 """Progress percentage reported when each stage completes."""

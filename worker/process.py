@@ -31,6 +31,7 @@ from shared import logs, queues
 from shared.config import Config
 
 from .app import app_context, get_app
+from .resources import default_process_count, preload
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,6 @@ class AppWorker(SimpleWorker):
         signal.signal(signal.SIGINT, signal.default_int_handler)
         app = get_app()
         if app.config["WORKER_PRELOAD"]:
-            from .resources import preload
-
             with app_context():
                 preload(self.queue_names())
         return super().work(*args, **kwargs)
@@ -89,14 +88,6 @@ def run_cron(config: Config) -> None:
             result_ttl=600,
         )
     scheduler.start()
-
-
-def default_process_count(config: Config) -> int:
-    if config.WORKER_PROCESSES > 0:
-        return config.WORKER_PROCESSES
-    # Two single-threaded processes measured best on a 2-core dyno (docs/PIPELINE.md); more would
-    # follow the host's CPU count, which containers may over-report, at ~0.8 GB each.
-    return max(1, min(2, os.cpu_count() or 1))
 
 
 class Pool(WorkerPool):

@@ -10,12 +10,22 @@ import os
 import time
 from collections.abc import Iterable
 
-from shared import queues
+from shared import queues, task_types
 from shared.app import settings
+from shared.config import Config
 
 log = logging.getLogger(__name__)
 
 _session = None
+
+
+def default_process_count(config: Config) -> int:
+    """Worker processes a pool runs (each serves jobs one at a time and loads its own model)."""
+    if config.WORKER_PROCESSES > 0:
+        return config.WORKER_PROCESSES
+    # Two single-threaded processes measured best on a 2-core dyno (docs/PIPELINE.md); more would
+    # follow the host's CPU count, which containers may over-report, at ~0.8 GB each.
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def inference_threads() -> int:
@@ -23,8 +33,6 @@ def inference_threads() -> int:
     config = settings()
     if config.INFERENCE_THREADS > 0:
         return config.INFERENCE_THREADS
-    from .process import default_process_count
-
     processes = default_process_count(config)
     return max(1, (os.cpu_count() or 1) // processes)
 
@@ -44,11 +52,14 @@ def matting_session():
 
 
 def preload(queue_names: Iterable[str]) -> None:
-    """Load what the served queues' jobs need before the first job arrives."""
-    queue_names = list(queue_names)
-    if queues.IMAGES in queue_names:
-        matting_session()
-    if queues.RUNNINGHUB in queue_names and settings().runninghub_configured:
-        from .jobs.models import workflows
+    """Load what the task types served on these queues need, before the first job arrives.
 
-        workflows()  # validate the mapping at start-up: a clear error names a missing entry
+    A type this deployment cannot offer is skipped (the API refuses its tasks too), with a warning.
+    """
+    for task_type in task_types.registry().on_queues(queue_names):
+        reason = task_type.unavailable_reason(settings())
+        if reason:
+            log.warning("%s not preloaded: %s", task_type.name, reason)
+            continue
+        for dotted in task_type.preload:
+            queues.resolve(dotted)()

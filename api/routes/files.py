@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
-
 from flask import Blueprint, abort, current_app, jsonify, request, send_file
 
-from shared import inputs
+from shared import uploads
 from shared.app import storage
+from shared.db import db
 from shared.errors import BadRequest, Forbidden
-from shared.imagetype import sniff_image
 from shared.storage import LocalStorage, verify_signature
 
 from ..auth import current_user
@@ -30,29 +28,34 @@ SERVED_TYPES = {
 
 @bp.post("/api/uploads")
 def upload():
-    """Store a photo for the caller; the returned URL is a valid `inputImageUrl`."""
+    """Store a member's photo; the returned URL is a valid `inputImageUrl`."""
     user = current_user()
+    uploads.check_member(user)
+    config = current_app.config
+    stored = uploads.store(
+        storage(),
+        user.id,
+        _file_bytes(config["FETCH_MAX_BYTES"]),
+        max_pixels=config["IMAGE_MAX_PIXELS"],
+        cap=config["UPLOAD_STORAGE_CAP_BYTES"],
+    )
+    db.session.commit()
+    url = storage().url(stored.key, expires_in=config["STORAGE_URL_SECONDS"])
+    return jsonify(
+        success=True,
+        data={"url": url, "key": stored.key, "size": stored.size, "contentType": stored.content_type},
+    ), 201
+
+
+def _file_bytes(limit: int) -> bytes:
+    """The multipart field `file`, refused (413) past `limit` bytes without reading further."""
     file = request.files.get("file")
     if file is None:
         raise BadRequest("missing multipart field 'file'", details={"fields": {"file": ["required"]}})
-    limit = current_app.config["FETCH_MAX_BYTES"]
     data = file.stream.read(limit + 1)
     if len(data) > limit:
         raise BadRequest(f"file is larger than the {limit // (1024 * 1024)} MB limit", status=413)
-    kind = sniff_image(data)
-    if kind is None:
-        raise BadRequest(
-            "not a supported image (JPEG, PNG or WebP expected)",
-            details={"fields": {"file": ["not an image"]}},
-        )
-    extension, content_type = kind
-    key = f"{inputs.upload_prefix(user.id)}{secrets.token_hex(12)}.{extension}"
-    store = storage()
-    store.put(key, data, content_type)
-    url = store.url(key, expires_in=current_app.config["STORAGE_URL_SECONDS"])
-    return jsonify(
-        success=True, data={"url": url, "key": key, "size": len(data), "contentType": content_type}
-    ), 201
+    return data
 
 
 @bp.get("/files/<path:key>")

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST
 from rq import Queue
 
-from shared import metrics, queues
+from shared import metrics, queues, task_types
 from shared.app import redis_client
 
 from ..observability import http_metrics
@@ -24,7 +24,7 @@ def show():
     if not token or not hmac.compare_digest(token.encode(), offered.encode()):
         abort(401 if token else 404)
     redis = redis_client()
-    lines = list(metrics.render(redis))
+    lines = list(metrics.render(redis, task_types.registry().names()))
     lines += [
         "# HELP shopimage_queue_depth Jobs waiting in each queue.",
         "# TYPE shopimage_queue_depth gauge",

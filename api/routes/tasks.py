@@ -1,4 +1,4 @@
-"""Tasks: create, list, detail, internal status update, cancel, retry."""
+"""Tasks: the types on offer, create, list, detail, internal status update, cancel, retry."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request, send_file
 from sqlalchemy import Row
 
-from shared import events, inputs, lifecycle, queues, tasks, webhooks
+from shared import events, inputs, lifecycle, queues, task_types, tasks, uploads, webhooks
 from shared.app import redis_client, storage
 from shared.archive import results_zip
 from shared.db import db
@@ -43,12 +43,20 @@ def _create_limit() -> str:
     return current_app.config["RATELIMIT_CREATE"]
 
 
+@bp.get("/types")
+def list_types():
+    """The task types this server knows, with their params and outputs; those it cannot run say why."""
+    config = current_app.extensions["settings"]
+    return jsonify(
+        success=True, data={"types": [task_types.describe(t, config) for t in task_types.registry()]}
+    )
+
+
 @bp.post("/create")
 @rate_limiter.limit(_create_limit, scope="create")
 def create():
     data = load_body(create_schema)
-    if data["type"] == "model_pose12" and not current_app.extensions["settings"].runninghub_configured:
-        raise Unavailable("model_pose12 is not available: RunningHub is not configured on this server")
+    _require_offered(data["type"])
     key = tasks.check_idempotency_key(request.headers.get("Idempotency-Key"))
     allow_private = current_app.config["ALLOW_PRIVATE_URLS"]
     upload_key = inputs.own_key(data["inputImageUrl"], storage())
@@ -59,6 +67,7 @@ def create():
     user_id = current_user_id()
     if upload_key is not None:
         inputs.check_upload_owner(upload_key, user_id)
+        uploads.mark_used(upload_key)
     return _create(
         user_id,
         data["type"],
@@ -120,8 +129,9 @@ def cancel(task_id: str):
         )
     db.session.commit()
     queues.cancel_job(redis_client(), task.id)
-    if task.type == "model_pose12":
-        queues.enqueue_follow_up(redis_client(), queues.CANCEL_MODEL_JOB, task.id)
+    task_type = task_types.get(task.type)
+    if task_type.cancel_job:
+        queues.enqueue_follow_up(redis_client(), task_type.cancel_job, task.id, queue=task_type.job.queue)
     db.session.refresh(task)
     return jsonify(success=True, data=dump_task(task))
 
@@ -133,6 +143,7 @@ def retry(task_id: str):
     task = tasks.get_owned(task_id, user.id)
     if task.status != "failed":
         raise Conflict("only failed tasks can be retried")
+    _require_offered(task.type)
     return _create(
         user.id, task.type, task.input_image_url, dict(task.params or {}), None, webhook_url=task.webhook_url
     )
@@ -149,6 +160,14 @@ def download(task_id: str):
     return send_file(
         archive, mimetype="application/zip", as_attachment=True, download_name=f"task-{task.id}.zip"
     )
+
+
+def _require_offered(name: str) -> None:
+    """Refuse a type this server cannot run now (its requirements unmet, or no longer registered)."""
+    task_type = task_types.registry().find(name)
+    reason = task_type.unavailable_reason(current_app.extensions["settings"]) if task_type else "unknown type"
+    if reason:
+        raise Unavailable(f"{name} is not available: {reason}")
 
 
 def _create(
@@ -180,13 +199,14 @@ def _enqueue(task_id: str, task_type: str) -> None:
     If Redis is down the task stays pending and the reconciler enqueues it.
     """
     try:
+        created = events.TaskEvent(task_id, task_type, "pending", progress=0)
         queues.enqueue_task(
             redis_client(),
             task_id,
             task_type,
-            current_app.config["JOB_OVERRIDES"],
+            task_types.get(task_type).job_spec(current_app.config["JOB_OVERRIDES"]),
             current_app.config["RETRY_DELAY_FACTOR"],
-            announce=[events.TaskEvent(task_id, task_type, "pending", progress=0)],
+            also=lambda pipe: events.announce(pipe, [created]),
         )
     except Exception:
         log.exception("enqueue failed for task %s; the reconciler will retry", task_id)
@@ -194,7 +214,7 @@ def _enqueue(task_id: str, task_type: str) -> None:
 
 def _queue_position(task: Task | Row) -> int | None:
     try:
-        return queues.queue_position(redis_client(), task.id, task.type)
+        return queues.queue_position(redis_client(), task.id, task_types.get(task.type).job.queue)
     except Exception:
         log.warning("queue position unavailable for task %s", task.id, exc_info=True)
         return None

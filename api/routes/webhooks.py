@@ -8,7 +8,7 @@ import logging
 from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
 
-from shared import queues, webhooks
+from shared import queues, task_types, webhooks
 from shared.app import redis_client
 from shared.db import db
 from shared.models import Task
@@ -18,8 +18,6 @@ from ..auth import current_user
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
-
-COLLECT = "worker.jobs.models.collect_model_pose12"
 
 
 @bp.get("/secret")
@@ -62,5 +60,5 @@ def runninghub(secret: str):
     db.session.close()
     redis = redis_client()
     if task_id and redis.set(f"shopimage:webhook:{external_id}", "1", nx=True, ex=3600):
-        queues.enqueue_follow_up(redis, COLLECT, task_id)
+        queues.enqueue_follow_up(redis, task_types.MODEL_PHOTOS_COLLECT, task_id)
     return jsonify(success=True, data={"accepted": bool(task_id)})

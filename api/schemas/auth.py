@@ -6,8 +6,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate
 
+from shared import api_keys
 from shared.models import User
 
 from .common import StringId, Timestamp
@@ -15,14 +16,31 @@ from .common import StringId, Timestamp
 PASSWORD_RULE = "8-128 characters with at least one letter and one digit"
 
 
+def check_password_rule(value: str) -> None:
+    if not (8 <= len(value) <= 128 and re.search(r"[A-Za-z]", value) and re.search(r"\d", value)):
+        raise ValidationError(f"password must be {PASSWORD_RULE}")
+
+
 class RegisterSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, load_only=True)
+    password = fields.String(required=True, load_only=True, validate=check_password_rule)
 
-    @validates("password")
-    def check_password(self, value: str, **_: Any) -> None:
-        if not (8 <= len(value) <= 128 and re.search(r"[A-Za-z]", value) and re.search(r"\d", value)):
-            raise ValidationError(f"password must be {PASSWORD_RULE}")
+
+class PasswordChangeSchema(Schema):
+    currentPassword = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
+    newPassword = fields.String(required=True, load_only=True, validate=check_password_rule)
+
+
+class ApiKeyCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class ApiKeySchema(Schema):
+    id = StringId()
+    name = fields.String()
+    prefix = fields.Function(api_keys.display_prefix)
+    createdAt = Timestamp(attribute="created_at")
+    lastUsedAt = Timestamp(attribute="last_used_at", allow_none=True)
 
 
 class LoginSchema(Schema):

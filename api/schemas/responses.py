@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from shared import errors
 
-from .auth import LedgerEntrySchema, UserSchema
+from .auth import ApiKeySchema, LedgerEntrySchema, UserSchema
 from .tasks import TaskSchema
 
 ERROR_CODES: dict[int, str] = {
@@ -84,6 +84,47 @@ class TaskDetailSchema(TaskSchema):
     )
 
 
+class TaskParamSchema(Schema):
+    """One param of a task type: what `params` accepts for it."""
+
+    name = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(("string", "integer", "number", "boolean")))
+    default = fields.Raw(required=True, allow_none=True, metadata={"description": "used when left out"})
+    allowed = fields.List(
+        fields.Raw(), required=True, allow_none=True, metadata={"description": "the only values accepted"}
+    )
+    min = fields.Float(
+        required=True, allow_none=True, metadata={"description": "lowest value (a string: shortest length)"}
+    )
+    max = fields.Float(
+        required=True, allow_none=True, metadata={"description": "highest value (a string: longest length)"}
+    )
+
+
+class TaskOutputsSchema(Schema):
+    params = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "the param values these outputs are for (empty: any)"},
+    )
+    names = fields.List(fields.String(), required=True, metadata={"description": "output names, in order"})
+
+
+class TaskTypeSchema(Schema):
+    name = fields.String(required=True)
+    available = fields.Boolean(required=True)
+    unavailableReason = fields.String(required=True, allow_none=True)
+    params = fields.List(
+        fields.Nested(TaskParamSchema), required=True, metadata={"description": "in form order"}
+    )
+    outputs = fields.List(fields.Nested(TaskOutputsSchema), required=True)
+
+
+class TaskTypesSchema(Schema):
+    types = fields.List(fields.Nested(TaskTypeSchema), required=True)
+
+
 class CreatedTaskSchema(Schema):
     taskId = fields.String(required=True)
     type = fields.String(required=True)
@@ -102,6 +143,18 @@ class TokensSchema(Schema):
     user = fields.Nested(UserSchema, required=True)
     accessToken = fields.String(required=True)
     refreshToken = fields.String(required=True)
+
+
+class LoggedOutSchema(Schema):
+    loggedOut = fields.Boolean(required=True)
+
+
+class ApiKeyCreatedSchema(ApiKeySchema):
+    key = fields.String(required=True, metadata={"description": "the whole key: shown this once only"})
+
+
+class ApiKeyListSchema(Schema):
+    items = fields.List(fields.Nested(ApiKeySchema), required=True)
 
 
 class AccessTokenSchema(Schema):

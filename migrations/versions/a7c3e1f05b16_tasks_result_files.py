@@ -1,7 +1,7 @@
 """tasks.result_files: what each stored result holds (format, pixel size, bytes)
 
 Revision ID: a7c3e1f05b16
-Revises: 44dbcca2de89
+Revises: 7c1f3a9d2b40
 Create Date: 2026-11-30 15:30:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a7c3e1f05b16'
-down_revision = '44dbcca2de89'
+down_revision = '7c1f3a9d2b40'
 branch_labels = None
 depends_on = None
 

@@ -168,6 +168,30 @@ def test_a_verified_token_is_remembered_only_until_it_expires(app, client, make_
     # A remembered refresh token is still not an access token.
     tokens = client.post("/api/auth/login", json={"email": "ivy@example.com", "password": "secret-pass-123"})
     refresh = {"Authorization": f"Bearer {tokens.get_json()['data']['refreshToken']}"}
-    assert client.post("/api/auth/refresh", headers=refresh).status_code == 200
-    assert client.post("/api/auth/refresh", headers=refresh).status_code == 200
     assert_error(client.get("/api/auth/me", headers=refresh), 401, 4003)
+    assert client.post("/api/auth/refresh", headers=refresh).status_code == 200
+    # Refresh tokens rotate: the remembered one, once spent, is refused (tests/api/test_sessions.py).
+    assert_error(client.post("/api/auth/refresh", headers=refresh), 401, 4003)
+
+
+def test_login_upgrades_a_hash_made_with_fewer_rounds(app, client, make_user):
+    from werkzeug.security import generate_password_hash
+
+    from tests.conftest import PASSWORD
+
+    user = make_user()
+    user.password_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:500")
+    db.session.commit()
+    assert app.config["PASSWORD_HASH_ROUNDS"] == 1000
+
+    assert (
+        client.post("/api/auth/login", json={"email": user.email, "password": "wrong-pass-1"}).status_code
+        == 401
+    )
+    db.session.refresh(user)
+    assert user.password_hash.startswith("pbkdf2:sha256:500$")
+
+    assert client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 200
+    db.session.refresh(user)
+    assert user.password_hash.startswith("pbkdf2:sha256:1000$")
+    assert client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 200

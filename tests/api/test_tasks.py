@@ -9,9 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from api import create_app
 from shared import quota
 from shared.db import db, utcnow
 from shared.models import IdempotencyRecord, QuotaLedger, Task, User
+from tests.conftest import ConfigForTests
 
 IMAGE = "https://images.example.com/product.jpg"
 SERVICE = {"X-Service-Token": "test-service-token"}
@@ -231,6 +233,22 @@ def test_retry_creates_a_new_task_with_same_input(client, auth, make_user):
     db.session.commit()
     client.post(f"/api/task/{retried['taskId']}/cancel", headers=headers)
     error(client.post(f"/api/task/{retried['taskId']}/retry", headers=headers), 403, 1002)
+
+
+def test_a_type_the_server_cannot_run_is_refused_at_create_and_retry(client, auth, make_user, tmp_path):
+    """basic_clean needs the matting model: a server without it refuses the type, charging nothing."""
+    user = make_user(quota=2)
+    headers = auth.headers(user)
+    first = create(client, headers).get_json()["data"]["taskId"]
+    client.post(f"/api/task/{first}/cancel", headers=headers)
+    without_model = create_app(ConfigForTests(MODEL_DIR=str(tmp_path))).test_client()
+    body = error(create(without_model, headers), 503, 5003)
+    assert "matting model" in body["message"]
+    body = error(without_model.post(f"/api/task/{first}/retry", headers=headers), 503, 5003)
+    assert "matting model" in body["message"]
+    assert balance(user.id) == 2
+    types = {t["name"]: t for t in without_model.get("/api/task/types").get_json()["data"]["types"]}
+    assert types["basic_clean"]["available"] is False
 
 
 def test_quota_endpoint_shows_balance_and_ledger(client, auth, make_user):

@@ -9,7 +9,7 @@ import re
 
 from playwright.sync_api import expect
 
-from shared.output_params import PRESETS
+from shared.output_params import OUTPUT_KEYS, PRESETS
 from tests.conftest import ROOT
 
 from .conftest import product_jpeg, sign_in
@@ -17,12 +17,14 @@ from .conftest import product_jpeg, sign_in
 SCREENSHOT = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOT") else "var") / "console-output-options.png"
 
 
-def test_console_presets_are_the_servers():
+def test_console_presets_and_output_keys_are_the_servers():
     source = (ROOT / "api/static/console/outputs.js").read_text()
     literal = re.search(r"export const PRESETS = (\{.*?\n\});", source, re.S).group(1)
     assert json.loads(literal) == {
         name: {"rule": p.rule, "params": dict(p.params)} for name, p in PRESETS.items()
     }
+    keys = re.search(r"export const OUTPUT_KEYS = (\[.*?\]);", source).group(1)
+    assert tuple(json.loads(keys)) == OUTPUT_KEYS
 
 
 def preview_pixels(page) -> dict:

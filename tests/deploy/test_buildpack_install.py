@@ -102,6 +102,9 @@ def test_app_json_declares_addons_env_and_formation():
     assert env["SECRET_KEY"]["generator"] == "secret"
     assert env["SERVICE_TOKEN"]["generator"] == "secret"
     assert env["APP_ENV"]["value"] == "production"
+    # Heroku's router is one hop: without this every client shares the router's address.
+    assert env["TRUST_PROXY_HOPS"]["value"] == "1"
+    assert "TRUST_PROXY_HOPS=1" in (ROOT / "docs" / "DEPLOY.md").read_text()
     for name in (
         "STORAGE_BACKEND",
         "S3_BUCKET",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from shared.config import DEV_SECRET, Config, ConfigError
@@ -54,3 +56,32 @@ def test_job_overrides_parse():
         "basic_clean": "a.b",
         "model_pose12": "c.d",
     }
+
+
+def test_new_password_hashes_use_owasp_rounds_by_default():
+    assert Config({}).PASSWORD_HASH_ROUNDS == 600_000
+
+
+def test_without_a_secret_development_generates_one_and_keeps_it(tmp_path, caplog):
+    env = {"INSTANCE_PATH": str(tmp_path)}
+
+    with caplog.at_level(logging.WARNING, logger="shared.config"):
+        first = Config(env)
+    second = Config(env)
+
+    assert first.SECRET_KEY != DEV_SECRET and len(first.SECRET_KEY) == 64
+    assert second.SECRET_KEY == first.SECRET_KEY
+    assert first.JWT_SECRET_KEY == first.STORAGE_SIGNING_SECRET == first.SECRET_KEY
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    assert f"generated a random secret and saved it in {tmp_path / 'secret_key'}" in caplog.text
+    assert Config({"INSTANCE_PATH": str(tmp_path / "other")}).SECRET_KEY != first.SECRET_KEY
+    assert Config({**env, "SECRET_KEY": "z" * 40}).SECRET_KEY == "z" * 40
+
+
+def test_production_never_generates_a_secret(tmp_path):
+    config = Config(
+        {"APP_ENV": "production", "DATABASE_URL": "postgres://h/d", "INSTANCE_PATH": str(tmp_path)}
+    )
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        config.validate()
+    assert not (tmp_path / "secret_key").exists()

@@ -383,7 +383,7 @@ def test_redirect_to_loopback_is_refused(base, server, trust_first_hop):
         ("http://2130706433/a.png", "address 127.0.0.1 is loopback"),
         ("http://[::ffff:127.0.0.1]/a.png", "address ::ffff:7f00:1 (127.0.0.1) is loopback"),
         ("http://localhost/a.png", "host localhost points to this machine"),
-        ("http://internal.test/a.png", "address 10.1.2.3 of host internal.test is private"),
+        ("http://internal.test/a.png", "host internal.test is not allowed"),
     ],
 )
 def test_redirect_into_our_network_is_refused(base, server, trust_first_hop, monkeypatch, location, reason):
@@ -428,7 +428,7 @@ def test_dns_rebinding_after_the_check_cannot_redirect_the_connection(server, mo
 def test_public_name_resolving_to_private_is_refused_before_connecting(server, monkeypatch):
     fake_dns(monkeypatch, {"images.test": ["127.0.0.1"]})
 
-    with pytest.raises(FetchError, match=r"^refused: address 127.0.0.1 of host images.test is loopback$"):
+    with pytest.raises(FetchError, match=r"^refused: host images.test is not allowed$"):
         fetch(f"http://images.test:{server.port}/ok")
 
     assert server.hits["/ok"] == 0

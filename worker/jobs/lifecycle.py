@@ -7,9 +7,11 @@ import logging
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
+from sqlalchemy import select
 
-from shared import lifecycle, queues
+from shared import lifecycle, queues, task_types
 from shared.db import db
+from shared.models import Task
 
 from ..app import app_context
 
@@ -48,7 +50,9 @@ def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None
             log.error("task %s failed after retries: %r", task_id, exc_value)
         else:
             db.session.rollback()
-        if job.origin == queues.RUNNINGHUB:
-            from .models import cancel_model_pose12
-
-            cancel_model_pose12(task_id)
+        name = db.session.scalar(select(Task.type).where(Task.id == task_id))
+        db.session.close()
+        task_type = task_types.registry().find(name) if name else None
+        cancel_job = task_type.cancel_job if task_type else None
+        if cancel_job:
+            queues.resolve(cancel_job)(task_id)  # frees what the task holds outside us

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from shared import lifecycle, queues, tasks
-from shared.app import redis_client, settings
+from shared import lifecycle, queues, sessions, task_types, tasks, uploads
+from shared.app import redis_client, settings, storage
 from shared.db import db, utcnow
 from shared.models import ACTIVE_STATUSES, Task
 
@@ -22,13 +22,15 @@ def sweep_timeouts() -> list[str]:
     with app_context():
         failed = lifecycle.sweep_timeouts(settings().TASK_TIMEOUT_SECONDS)
         db.session.commit()
-        model_tasks = set(
-            db.session.scalars(select(Task.id).where(Task.id.in_(failed), Task.type == "model_pose12"))
-        )
+        types = dict(db.session.execute(select(Task.id, Task.type).where(Task.id.in_(failed))).all())
+        db.session.close()
         for task_id in failed:
             queues.cancel_job(redis_client(), task_id)
-            if task_id in model_tasks:
-                queues.enqueue_follow_up(redis_client(), queues.CANCEL_MODEL_JOB, task_id)
+            task_type = task_types.registry().find(types[task_id])
+            if task_type is not None and task_type.cancel_job:
+                queues.enqueue_follow_up(
+                    redis_client(), task_type.cancel_job, task_id, queue=task_type.job.queue
+                )
         if failed:
             log.warning("sweeper failed %d timed-out task(s): %s", len(failed), ", ".join(failed))
         return failed
@@ -51,10 +53,12 @@ def reconcile_tasks() -> list[str]:
         redis = redis_client()
         requeued = []
         for task_id, task_type in rows:
-            if not queues.job_is_alive(redis, task_id):
-                queues.enqueue_task(
-                    redis, task_id, task_type, config.JOB_OVERRIDES, config.RETRY_DELAY_FACTOR
-                )
+            known = task_types.registry().find(task_type)
+            if known is None:
+                log.warning("task %s has unknown type %r; left to the sweeper", task_id, task_type)
+            elif not queues.job_is_alive(redis, task_id):
+                spec = known.job_spec(config.JOB_OVERRIDES)
+                queues.enqueue_task(redis, task_id, task_type, spec, config.RETRY_DELAY_FACTOR)
                 requeued.append(task_id)
         if requeued:
             log.warning("reconciler re-enqueued %d task(s): %s", len(requeued), ", ".join(requeued))
@@ -64,5 +68,24 @@ def reconcile_tasks() -> list[str]:
 def prune_idempotency_keys() -> int:
     with app_context():
         removed = tasks.prune_idempotency_records(settings().IDEMPOTENCY_TTL_SECONDS)
+        db.session.commit()
+        return removed
+
+
+def delete_unused_uploads() -> int:
+    """Delete uploads no task used within `UPLOAD_UNUSED_SECONDS` (rows, then files)."""
+    with app_context():
+        keys = uploads.forget_unused(settings().UPLOAD_UNUSED_SECONDS)
+        db.session.commit()
+        uploads.delete_files(storage(), keys)
+        if keys:
+            log.info("deleted %d unused upload(s)", len(keys))
+        return len(keys)
+
+
+def prune_refresh_tokens() -> int:
+    """Delete refresh tokens past their expiry: they can neither be used nor reused."""
+    with app_context():
+        removed = sessions.prune_expired()
         db.session.commit()
         return removed

@@ -65,7 +65,9 @@ function scheduleRefresh() {
   const issued = tokens.issuedAt || Date.now();
   const lifetime = Math.max(0, expires - issued);
   const margin = Math.min(REFRESH_MARGIN_MS, lifetime / 5);
-  const delay = Math.max(1_000, expires - margin - Date.now());
+  // Jitter, so tabs sharing one session do not all wake at the same moment.
+  const jitter = Math.random() * Math.min(10_000, margin / 2);
+  const delay = Math.max(1_000, expires - margin - jitter - Date.now());
   refreshTimer = setTimeout(() => refreshAccessToken().catch(() => {}), delay);
 }
 
@@ -90,23 +92,44 @@ export function onSignedOut(listener) {
   signedOutListeners.push(listener);
 }
 
-/** Exchange the refresh token for a new access token; concurrent callers share one request. */
+/**
+ * Exchange the refresh token for a new pair. Refresh tokens are single-use (a token presented
+ * twice ends the session), so concurrent callers share one request, and tabs take turns under a
+ * Web Lock, adopting the pair another tab just stored instead of spending the old token again.
+ */
 export function refreshAccessToken() {
   if (!tokens) return Promise.reject(new ApiError(401, 4003, "signed out"));
   if (!refreshing) {
-    const refreshToken = tokens.refreshToken;
-    refreshing = send("POST", "/api/auth/refresh", { token: refreshToken })
-      .then((data) => {
-        if (tokens && tokens.refreshToken === refreshToken) {
-          setTokens(data.accessToken, refreshToken);
-        }
-        return data;
-      })
-      .finally(() => {
-        refreshing = null;
-      });
+    const spent = tokens.refreshToken;
+    const exchange = async () => {
+      const stored = loadTokens();
+      if (stored && stored.refreshToken !== spent) {
+        tokens = stored;
+        scheduleRefresh();
+        return stored;
+      }
+      const data = await send("POST", "/api/auth/refresh", { token: spent });
+      if (tokens && tokens.refreshToken === spent) setTokens(data.accessToken, data.refreshToken || spent);
+      return data;
+    };
+    const locks = typeof navigator !== "undefined" && navigator.locks;
+    refreshing = (locks ? locks.request("shopimage.refresh", exchange) : exchange()).finally(() => {
+      refreshing = null;
+    });
   }
   return refreshing;
+}
+
+/** End this session on the server (best effort: the console signs out either way). */
+export async function logOut() {
+  const current = tokens;
+  signOut("user");
+  if (!current) return;
+  try {
+    await send("POST", "/api/auth/logout", { token: current.refreshToken });
+  } catch (_) {
+    /* offline or already ended: the tokens are gone from this browser anyway */
+  }
 }
 
 async function send(method, path, { json, form, token, signal, raw, headers: extra } = {}) {
@@ -174,6 +197,7 @@ export const api = {
   register: (email, password) => send("POST", "/api/auth/register", { json: { email, password } }),
   login: (email, password) => send("POST", "/api/auth/login", { json: { email, password } }),
   me: () => request("GET", "/api/auth/me"),
+  taskTypes: () => send("GET", "/api/task/types"),
   upload(file) {
     const form = new FormData();
     form.append("file", file, file.name);
@@ -191,6 +215,9 @@ export const api = {
   getTask: (id, signal) => request("GET", `/api/task/${encodeURIComponent(id)}`, { signal }),
   cancelTask: (id) => request("POST", `/api/task/${encodeURIComponent(id)}/cancel`),
   retryTask: (id) => request("POST", `/api/task/${encodeURIComponent(id)}/retry`),
+  listKeys: () => request("GET", "/api/keys"),
+  createKey: (name) => request("POST", "/api/keys", { json: { name } }),
+  revokeKey: (id) => request("DELETE", `/api/keys/${encodeURIComponent(id)}`),
   downloadZip: (id) => request("GET", `/api/task/${encodeURIComponent(id)}/download`, { raw: true }),
 };
 

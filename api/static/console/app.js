@@ -1,19 +1,21 @@
 // The console's shell: top bar (account, membership, quota, language), hash routing, views.
 //   #/            new task + task list
 //   #/task/<id>   one task, polled live
+//   #/keys        API keys for shop backends
 
-import { api, isSignedIn, onSignedOut, signOut } from "./api.js";
+import { api, isSignedIn, logOut, onSignedOut } from "./api.js";
 import { renderAuth } from "./auth.js";
 import { describeError } from "./common.js";
 import { h, mount, toast } from "./dom.js";
 import { renderHome } from "./home.js";
+import { renderKeys } from "./keys.js";
 import { applyDocumentLang, formatDateTime, lang, setLang, t } from "./i18n.js";
 import { renderTask } from "./task.js";
 
 const topbar = document.getElementById("topbar");
 const view = document.getElementById("view");
 
-const state = { user: null, cleanup: null, notice: "", seq: 0 };
+const state = { user: null, taskTypes: null, cleanup: null, notice: "", seq: 0 };
 
 function navigate(hash) {
   if (window.location.hash === hash) route();
@@ -46,8 +48,17 @@ function needsAccountRedraw(beforeJson) {
   return canSubmit(before) !== canSubmit(state.user);
 }
 
+/** The task types the server offers (GET /api/task/types): the form's choices come from them. */
+async function loadTaskTypes() {
+  try {
+    state.taskTypes = (await api.taskTypes()).types;
+  } catch (err) {
+    toast(describeError(err), "error");
+  }
+}
+
 function isHome() {
-  return !/^#\/task\//.test(window.location.hash);
+  return !/^#\/(task\/|keys)/.test(window.location.hash);
 }
 
 function drawTopbar() {
@@ -90,9 +101,10 @@ function drawTopbar() {
           t("account.quota", { n: user.quota }),
         ),
         h("span", { class: "email muted", id: "user-email" }, user.email),
+        h("a", { class: "btn btn-ghost", id: "nav-keys", href: "#/keys" }, t("keys.nav")),
         h(
           "button",
-          { type: "button", class: "btn btn-ghost", id: "sign-out", onclick: () => signOut("user") },
+          { type: "button", class: "btn btn-ghost", id: "sign-out", onclick: () => logOut() },
           t("auth.signOut"),
         ),
       )
@@ -127,18 +139,19 @@ async function route() {
     });
     return;
   }
-  if (!state.user) {
+  if (!state.user || !state.taskTypes) {
     mount(view, h("div", { class: "loading" }, h("span", { class: "spinner" })));
-    await refreshAccount();
+    await Promise.all([state.user ? null : refreshAccount(), state.taskTypes ? null : loadTaskTypes()]);
     if (seq !== state.seq) return;
-    if (!state.user) {
+    if (!state.user || !state.taskTypes) {
       if (isSignedIn()) mount(view, h("p", { class: "form-error" }, t("error.network")));
       return;
     }
   }
-  const ctx = { user: state.user, refreshAccount, navigate };
+  const ctx = { user: state.user, taskTypes: state.taskTypes, refreshAccount, navigate };
   const match = window.location.hash.match(/^#\/task\/([^/?#]+)/);
   if (match) state.cleanup = renderTask(view, ctx, decodeURIComponent(match[1]));
+  else if (window.location.hash.startsWith("#/keys")) state.cleanup = renderKeys(view, ctx);
   else state.cleanup = renderHome(view, ctx);
   window.scrollTo(0, 0);
 }

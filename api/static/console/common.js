@@ -1,10 +1,9 @@
 // Pieces several views share: status tags, labels, error text.
 
 import { h } from "./dom.js";
-import { t } from "./i18n.js";
+import { label, t } from "./i18n.js";
 
 export const STATUSES = ["pending", "processing", "success", "failed"];
-export const TYPES = ["basic_clean", "model_pose12"];
 export const ACTIVE = new Set(["pending", "processing"]);
 
 /** A status tag with the seed's label and colour; `processing` spins. */
@@ -18,8 +17,17 @@ export function statusTag(status) {
   );
 }
 
+/** Labels live in i18n.js keyed by the server's values; a value without a label shows itself. */
 export function typeLabel(type) {
-  return TYPES.includes(type) ? t(`type.${type}`) : type;
+  return label(`type.${type}`, type);
+}
+
+export function paramLabel(name) {
+  return label(`task.${name}`, label(`new.${name}`, name));
+}
+
+export function valueLabel(name, value) {
+  return label(`${name}.${value}`, String(value));
 }
 
 /** A result's label from its file name: matting.png → 抠图, pose-03.png → 模特图 3. */

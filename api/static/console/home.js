@@ -1,29 +1,26 @@
 // The home view: the new-task form and the task list side by side (stacked on a phone).
 
 import { api } from "./api.js";
-import { ACTIVE, STATUSES, TYPES, describeError, newIdempotencyKey, statusTag, typeLabel } from "./common.js";
+import { ACTIVE, STATUSES, describeError, newIdempotencyKey, paramLabel, statusTag, typeLabel, valueLabel } from "./common.js";
 import { h, mount, safeUrl, toast } from "./dom.js";
-import { formatDateTime, t } from "./i18n.js";
-import { outputParams, renderOutputOptions } from "./outputs.js";
+import { formatDateTime, label, t } from "./i18n.js";
+import { OUTPUT_KEYS, outputParams, renderOutputOptions } from "./outputs.js";
 import { Poller } from "./poller.js";
 
 export const MAX_UPLOAD_MB = 20;
-export const DESCRIPTION_MAX = 500;
 const PAGE_SIZE = 10;
-const TEMPLATES = ["all", "matting", "white_bg", "enhanced"];
-const SCENES = ["street", "studio", "indoor"];
-const CATEGORIES = ["shoes", "dress", "hoodie"];
+const ELEMENT_IDS = { productDescription: "description" };
+/** Element ids of params whose id is not their name (kept stable for links and tests). */
+const TEXTAREA_FROM = 100;
+/** A free-text param allowing more characters than this gets a text area. */
 
 // Kept across re-renders (language switch, returning from a task page).
 const draft = {
   inputUrl: "",
   previewSrc: "",
   fileName: "",
-  type: "basic_clean",
-  template: "all",
-  scene: "studio",
-  category: "dress",
-  description: "",
+  type: "",
+  params: {}, // per type: the values chosen so far, starting from the server's defaults
   idempotencyKey: newIdempotencyKey(),
 };
 const listState = { status: "", type: "", offset: 0 };
@@ -181,84 +178,53 @@ function renderNewTask(ctx) {
     }
   });
 
-  // Task type and its parameters.
+  // Task type and its parameters, as the server lists them (GET /api/task/types).
+  const types = ctx.taskTypes;
+  const offered = types.filter((type) => type.available);
+  if (!offered.some((type) => type.name === draft.type)) draft.type = offered.length ? offered[0].name : "";
+  for (const type of types) {
+    const values = (draft.params[type.name] ||= {});
+    for (const param of formParams(type)) if (!(param.name in values)) values[param.name] = param.default ?? "";
+  }
+
   const typeChoice = h(
     "div",
     { class: "type-choice", role: "radiogroup", "aria-label": t("new.type") },
-    TYPES.map((type) =>
+    types.map((type) =>
       h(
         "label",
-        { class: `type-card${draft.type === type ? " selected" : ""}` },
+        {
+          class: `type-card${draft.type === type.name ? " selected" : ""}${type.available ? "" : " unavailable"}`,
+          title: type.available ? null : type.unavailableReason,
+        },
         h("input", {
           type: "radio",
           name: "task-type",
-          value: type,
-          checked: draft.type === type,
+          value: type.name,
+          checked: draft.type === type.name,
+          disabled: !type.available,
           onchange: () => {
-            draft.type = type;
+            draft.type = type.name;
             for (const card of typeChoice.querySelectorAll(".type-card")) {
               card.classList.toggle("selected", card.querySelector("input").checked);
             }
             showParams();
           },
         }),
-        h("strong", null, typeLabel(type)),
-        h("span", { class: "muted" }, t(`type.${type}.desc`)),
+        h("strong", null, typeLabel(type.name)),
+        h(
+          "span",
+          { class: "muted" },
+          type.available ? label(`type.${type.name}.desc`, "") : t("new.unavailable", { reason: type.unavailableReason }),
+        ),
       ),
     ),
   );
 
-  const select = (id, key, values, prefix) =>
-    h(
-      "select",
-      { id, name: key, onchange: (event) => (draft[key] = event.target.value) },
-      values.map((value) => h("option", { value, selected: draft[key] === value }, t(`${prefix}.${value}`))),
-    );
-
-  const counter = h("span", { class: "counter muted", id: "description-count" });
-  const description = h("textarea", {
-    id: "description",
-    rows: 3,
-    maxlength: DESCRIPTION_MAX,
-    placeholder: t("new.descriptionPlaceholder"),
-    value: draft.description,
-    oninput: () => {
-      draft.description = description.value;
-      updateCounter();
-    },
-  });
-  const updateCounter = () => {
-    counter.textContent = t("new.count", { n: description.value.length, max: DESCRIPTION_MAX });
-  };
-  updateCounter();
-
-  const basicParams = h(
-    "div",
-    { class: "params", id: "params-basic" },
-    h("label", { for: "template" }, t("new.template")),
-    select("template", "template", TEMPLATES, "template"),
-    renderOutputOptions(previewImg).element,
-  );
-  const modelParams = h(
-    "div",
-    { class: "params", id: "params-model" },
-    h(
-      "div",
-      { class: "row2" },
-      h("div", null, h("label", { for: "scene" }, t("new.scene")), select("scene", "scene", SCENES, "scene")),
-      h(
-        "div",
-        null,
-        h("label", { for: "category" }, t("new.category")),
-        select("category", "category", CATEGORIES, "category"),
-      ),
-    ),
-    h("label", { for: "description" }, t("new.description"), " ", counter),
-    description,
-  );
+  const outputOptions = (type) => (hasOutputs(type) ? renderOutputOptions(previewImg).element : null);
+  const paramSections = types.map((type) => renderParams(type, draft.params[type.name], outputOptions(type)));
   const showParams = () => {
-    basicParams.hidden = draft.type !== "basic_clean";
-    modelParams.hidden = draft.type !== "model_pose12";
+    types.forEach((type, index) => (paramSections[index].hidden = draft.type !== type.name));
   };
   showParams();
 
@@ -291,19 +257,19 @@ function renderNewTask(ctx) {
           showError(t("new.needImage"));
           return;
         }
-        if (draft.description.length > DESCRIPTION_MAX) {
-          showError(t("new.tooLong", { max: DESCRIPTION_MAX }));
+        const type = types.find((candidate) => candidate.name === draft.type);
+        if (!type) return;
+        const params = { ...draft.params[type.name], ...(hasOutputs(type) ? outputParams() : {}) };
+        const tooLong = formParams(type).find((p) => p.type === "string" && p.max !== null && String(params[p.name]).length > p.max);
+        if (tooLong) {
+          showError(t("new.tooLong", { field: paramLabel(tooLong.name), max: tooLong.max }));
           return;
         }
-        const params =
-          draft.type === "basic_clean"
-            ? { template: draft.template, ...outputParams() }
-            : { scene: draft.scene, category: draft.category, productDescription: draft.description };
         submit.disabled = true;
         submit.textContent = t("new.submitting");
         try {
           const data = await api.createTask(
-            { type: draft.type, inputImageUrl: draft.inputUrl, params },
+            { type: type.name, inputImageUrl: draft.inputUrl, params },
             draft.idempotencyKey,
           );
           draft.idempotencyKey = newIdempotencyKey();
@@ -329,13 +295,74 @@ function renderNewTask(ctx) {
       previewBroken,
       uploadStatus,
     ),
-    h("fieldset", null, h("legend", null, t("new.type")), typeChoice, basicParams, modelParams),
+    h("fieldset", null, h("legend", null, t("new.type")), typeChoice, ...paramSections),
     formError,
     footer,
   );
   showPreview();
   if (draft.fileName && draft.inputUrl) uploadStatus.textContent = t("new.uploaded", { name: draft.fileName });
   return form;
+}
+
+/** A type's params drawn by the generic form: the output options have their own (outputs.js). */
+function formParams(type) {
+  return type.params.filter((param) => !OUTPUT_KEYS.includes(param.name));
+}
+
+function hasOutputs(type) {
+  return type.params.some((param) => param.name === "preset");
+}
+
+/** One type's params: a select per param with allowed values (side by side), then free-text fields. */
+function renderParams(type, values, extra) {
+  const id = (param) => ELEMENT_IDS[param.name] || param.name;
+  const choice = (param) =>
+    h(
+      "div",
+      null,
+      h("label", { for: id(param) }, label(`new.${param.name}`, param.name)),
+      h(
+        "select",
+        { id: id(param), name: param.name, onchange: (event) => (values[param.name] = event.target.value) },
+        param.allowed.map((value) =>
+          h("option", { value, selected: values[param.name] === value }, valueLabel(param.name, value)),
+        ),
+      ),
+    );
+  const text = (param) => {
+    const numeric = param.type === "integer" || param.type === "number";
+    const area = !numeric && param.max !== null && param.max > TEXTAREA_FROM;
+    const counter = h("span", { class: "counter muted", id: `${id(param)}-count` });
+    const update = () => {
+      if (!numeric && param.max !== null) counter.textContent = t("new.count", { n: field.value.length, max: param.max });
+    };
+    const field = h(area ? "textarea" : "input", {
+      id: id(param),
+      name: param.name,
+      type: area ? null : numeric ? "number" : "text",
+      rows: area ? 3 : null,
+      min: numeric ? param.min : null,
+      max: numeric ? param.max : null,
+      maxlength: numeric ? null : param.max,
+      placeholder: label(`new.${param.name}.placeholder`, ""),
+      value: values[param.name],
+      oninput: () => {
+        values[param.name] = numeric && field.value !== "" ? Number(field.value) : field.value;
+        update();
+      },
+    });
+    update();
+    return [h("label", { for: id(param) }, label(`new.${param.name}`, param.name), " ", counter), field];
+  };
+  const choices = formParams(type).filter((param) => param.allowed);
+  const texts = formParams(type).filter((param) => !param.allowed);
+  return h(
+    "div",
+    { class: "params", id: `params-${type.name}` },
+    choices.length > 1 ? h("div", { class: "row2" }, choices.map(choice)) : choices.map(choice),
+    texts.map(text),
+    extra,
+  );
 }
 
 // ---------------------------------------------------------------- task list
@@ -417,7 +444,7 @@ function renderTaskList(ctx) {
         "div",
         { class: "filters" },
         filter("filter-status", "status", STATUSES, "list.allStatus", (s) => t(`status.${s}`)),
-        filter("filter-type", "type", TYPES, "list.allTypes", typeLabel),
+        filter("filter-type", "type", ctx.taskTypes.map((type) => type.name), "list.allTypes", typeLabel),
         h("button", { type: "button", class: "btn", onclick: () => poller.start() }, t("list.refresh")),
       ),
     ),

@@ -28,6 +28,9 @@ export const PRESETS = {
   }
 };
 
+/** The params this module draws (shared/output_params.py OUTPUT_KEYS); the generic form skips them. */
+export const OUTPUT_KEYS = ["preset", "outputSize", "fill", "format", "outputQuality", "backgroundColor", "shadow", "maxBytes"];
+
 const DEFAULTS = { fill: 0.85, format: "png", backgroundColor: "#FFFFFF", shadow: "none" };
 const FORMATS = ["png", "jpeg", "webp"];
 const SHADOWS = ["none", "soft"];

@@ -2,7 +2,7 @@
 // before/after slider, lightbox, per-image and zip downloads, cancel and retry.
 
 import { api } from "./api.js";
-import { ACTIVE, describeError, resultFileName, resultLabel, statusTag, typeLabel } from "./common.js";
+import { ACTIVE, describeError, paramLabel, resultFileName, resultLabel, statusTag, typeLabel, valueLabel } from "./common.js";
 import { h, mount, safeUrl, toast } from "./dom.js";
 import { formatDateTime, formatDuration, t } from "./i18n.js";
 import { MAX_ATTEMPTS, Poller } from "./poller.js";
@@ -352,12 +352,10 @@ export function renderTask(root, ctx, taskId) {
       const took = secondsBetween(task.startedAt || task.createdAt, task.completedAt);
       rows.push([t("task.completed"), formatDateTime(task.completedAt) + (took === null ? "" : ` · ${t("task.took", { time: formatDuration(took) })}`)]);
     }
-    if (task.type === "basic_clean") {
-      rows.push([t("new.template"), params.template ? t(`template.${params.template}`) : "—"]);
-    } else {
-      if (params.scene) rows.push([t("new.scene"), t(`scene.${params.scene}`)]);
-      if (params.category) rows.push([t("new.category"), t(`category.${params.category}`)]);
-      if (params.productDescription) rows.push([t("task.description"), params.productDescription, "product-description"]);
+    for (const [name, value] of Object.entries(params)) {
+      if (value === "" || value === null || value === undefined) continue;
+      const id = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+      rows.push([paramLabel(name), valueLabel(name, value), id]);
     }
     return h(
       "div",

@@ -15,9 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import secrets
-import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 
 from PIL import Image
 from rq import get_current_job
@@ -28,67 +26,34 @@ from shared.app import redis_client, settings, storage
 from shared.config import Config
 from shared.db import db, utcnow
 from shared.models import Task
-from shared.workflows import WorkflowMap, load_workflows
 
 from ..app import app_context
 from ..content import ContentRejected
 from ..fetch import FetchError
 from ..inputs import fetch_configured, load_input_image
 from ..runner import TaskRejected, TransientInputError
-from ..runninghub import RetryLater, RunningHubClient, RunningHubError, StillRunning, TaskFailed
+from ..runninghub import RetryLater, RunningHubError, StillRunning, TaskFailed
+from ..runninghub_access import acquire_slot, client, release_slot, workflows
 
 log = logging.getLogger(__name__)
-
-GATE_KEY = "shopimage:runninghub:running"
-"""Sorted set of our task ids currently on RunningHub (score: when the slot was taken)."""
-
-_ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-    redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
-    return 1
-end
-return 0
-"""
 
 DOWNLOAD_THREADS = 6
 """Parallel downloads of a task's outputs from RunningHub's CDN."""
 
-SUBMIT = "worker.jobs.models.submit_model_pose12"
-POLL = "worker.jobs.models.poll_model_pose12"
-COLLECT = "worker.jobs.models.collect_model_pose12"
+SUBMIT = "worker.jobs.model_photos.submit_model_pose12"
+POLL = "worker.jobs.model_photos.poll_model_pose12"
+COLLECT = "worker.jobs.model_photos.collect_model_pose12"
 
 
-@cache
-def _client(base_url: str, api_key: str) -> RunningHubClient:
-    return RunningHubClient(base_url, api_key)
+def _submitted(task_id: str, statuses: tuple[str, ...]) -> str | None:
+    """The task's RunningHub id if the task is in one of `statuses` and was submitted, else None.
 
-
-def client() -> RunningHubClient:
-    config = settings()
-    return _client(config.RUNNINGHUB_BASE_URL, config.RUNNINGHUB_API_KEY)
-
-
-@cache
-def _workflows(path: str) -> WorkflowMap:
-    return load_workflows(path)
-
-
-def workflows() -> WorkflowMap:
-    return _workflows(settings().RUNNINGHUB_WORKFLOWS_FILE)
-
-
-def acquire_slot(task_id: str) -> bool:
-    now = time.time()
-    stale = now - settings().TASK_TIMEOUT_SECONDS - 60
-    return bool(
-        redis_client().eval(_ACQUIRE, 1, GATE_KEY, task_id, settings().RUNNINGHUB_MAX_CONCURRENCY, stale, now)
-    )
-
-
-def release_slot(task_id: str) -> None:
-    redis_client().zrem(GATE_KEY, task_id)
+    The session is closed before returning: the caller's next step waits on RunningHub.
+    """
+    task = db.session.get(Task, task_id)
+    external_id = task.external_id if task is not None and task.status in statuses else None
+    db.session.close()
+    return external_id or None
 
 
 def _follow_up(func: str, task_id: str, delay: float = 0) -> None:
@@ -168,11 +133,9 @@ def _submit(task_id: str, url: str, params: dict) -> str:
 def poll_model_pose12(task_id: str) -> str:
     """Fallback when no webhook arrives: ask RunningHub for the status, collect or poll again."""
     with app_context():
-        task = db.session.get(Task, task_id)
-        if task is None or task.status not in ("pending", "processing") or not task.external_id:
+        external_id = _submitted(task_id, ("pending", "processing"))
+        if external_id is None:
             return "skipped"
-        external_id = task.external_id
-        db.session.close()
         try:
             status = client().status(external_id)
         except RetryLater:
@@ -217,11 +180,9 @@ def _take_collect_lock(redis, lock: str) -> bool:
 
 
 def _collect(task_id: str) -> str:
-    task = db.session.get(Task, task_id)
-    if task is None or task.status != "processing" or not task.external_id:
+    external_id = _submitted(task_id, ("processing",))
+    if external_id is None:
         return "skipped"
-    external_id = task.external_id
-    db.session.close()
     try:
         outputs = client().outputs(external_id)
     except StillRunning:
