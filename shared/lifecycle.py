@@ -73,7 +73,7 @@ def set_progress(task_id: str, progress: int) -> None:
 def succeed(task_id: str, result_urls: Sequence[str], result_files: Sequence[dict] | None = None) -> bool:
     """processing → success. False when the task is not processing (ended, or never started).
 
-    `result_files`: what each result holds (`shared.results.ResultFile` records), when known.
+    `result_files`: what each result holds (`shared.result_files.ResultFile` records), when known.
     """
     now = utcnow()
     row = db.session.execute(

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import Row
 
 from .models import Task
-from .results import result_entries
+from .result_files import result_entries
 from .storage import Storage
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from shared import lifecycle
 from shared.db import db
-from shared.results import ResultFile
+from shared.result_files import ResultFile
 
 from .app import app_context
 

@@ -10,7 +10,7 @@ from shared import tasks
 from shared.app import storage
 from shared.db import db
 from shared.models import Task
-from shared.results import ResultFile, result_entries
+from shared.result_files import ResultFile, result_entries
 from shared.schemas import OPTIONAL_KEYS, TaskSchema, result_links, task_document
 
 AWARE = datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared.app import settings, storage
 from shared.output_params import resolve
-from shared.results import ResultFile
+from shared.result_files import ResultFile
 
 from ..inputs import load_input_image
 from ..outputs import OutputTooLarge, describe
