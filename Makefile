@@ -4,11 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg | cksum | cut -d' ' -f1)
 MODEL := models/u2netp.onnx
+HD_MODEL := models/u2net.onnx
 # make test runs the suite in 2 pytest-xdist processes (a test module stays in one process; each
 # process has its own databases and Redis indexes): 5.5 min instead of 8.5 on 2 cores.
 TEST_PROCESSES ?= 2
 
-.PHONY: run test install model services browser lint bench chaos clean fuzz
+.PHONY: run test install model services browser lint bench chaos clean fuzz quality
 
 $(STAMP): setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,10 +17,13 @@ $(STAMP): setup.cfg
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) $(MODEL)
+install: $(STAMP) $(MODEL) $(HD_MODEL)
 
 $(MODEL):
-	PYTHON=$(PY) bash scripts/fetch_model.sh models
+	PYTHON=$(PY) bash scripts/fetch_model.sh models u2netp
+
+$(HD_MODEL):
+	PYTHON=$(PY) bash scripts/fetch_model.sh models u2net
 
 run: install
 	$(PY) scripts/run_local.py
@@ -42,7 +46,12 @@ bench: install services
 	$(PY) -m bench.pipeline
 	$(PY) bench/service_throughput.py
 	$(PY) bench/model_worker_seconds.py
+	$(PY) -m bench.matting_quality
 	$(PY) bench/summary.py
+
+# Cut-out quality against ground truth, side by side with rembg (docs/QUALITY.md).
+quality: install
+	$(PY) -m bench.matting_quality
 
 chaos: install
 	$(PY) -c "import rembg"

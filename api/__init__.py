@@ -14,7 +14,7 @@ from shared.config import Config
 from shared.db import db
 from shared.workflows import load_workflows
 
-from . import body, dashboard, observability
+from . import body, dashboard, streams
 from .auth import VerifiedTokens
 from .errors import register_error_handlers, register_jwt_error_handlers
 from .extensions import jwt, migrate, rate_limiter
@@ -45,11 +45,18 @@ def create_app(config: Config | None = None) -> Flask:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.TRUST_PROXY_HOPS, x_proto=settings.TRUST_PROXY_HOPS
         )
+    app.wsgi_app = body.BodyDeadline(app.wsgi_app, settings.REQUEST_BODY_SECONDS)
     jwt.init_app(app)
     app.extensions["verified_tokens"] = VerifiedTokens()
     rate_limiter.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    # Imported here, not at the top: `python -m api.serve` imports this package before it sets
+    # PROMETHEUS_MULTIPROC_DIR, and prometheus_client picks in-memory or shared-file counters
+    # once, when it is first imported (see api.serve).
+    from . import observability
+
     observability.init_app(app)
+    streams.init_app(app)
     app.after_request(body.finish_reading_body)
     register_error_handlers(app)
     register_jwt_error_handlers(app)
@@ -60,7 +67,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     for module in (health, auth, keys, tasks, events, quota, files, webhooks, metrics, console, openapi):
         app.register_blueprint(module.bp)
-    for exempt in (health.bp, metrics.bp, console.bp, openapi.bp):
+    for exempt in (health.bp, console.bp, openapi.bp):
         rate_limiter.exempt(exempt)
     rate_limiter.exempt(files.serve)
     dashboard.init_app(app)

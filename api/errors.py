@@ -24,6 +24,7 @@ HTTP_MESSAGES = {
     400: "bad request",
     404: "no such endpoint",
     405: "method not allowed on this endpoint",
+    408: "the request body did not arrive in time",
     413: "request body too large",
     415: "unsupported content type",
     429: "too many requests",
@@ -65,6 +66,8 @@ def register_error_handlers(app: Flask) -> None:
         else:
             code = errors.INTERNAL
         response = envelope(code, HTTP_MESSAGES.get(status, exc.name.lower()), status)
+        if status == 408:
+            response.headers["Connection"] = "close"  # the rest of the body is left unread
         if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
         return response

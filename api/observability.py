@@ -11,7 +11,7 @@ import uuid
 from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
-from shared.logs import request_id
+from shared.logs import redacted, request_id
 
 log = logging.getLogger("api.request")
 
@@ -43,18 +43,19 @@ def init_app(app: Flask) -> None:
         started = getattr(g, "request_started", None)
         duration = time.perf_counter() - started if started is not None else 0.0
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        path = logged_path()
         if not endpoint.startswith("/metrics"):
             REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
             LATENCY.labels(request.method, endpoint).observe(duration)
         log.info(
             "%s %s %s",
             request.method,
-            request.path,
+            path,
             response.status_code,
             extra={
                 "fields": {
                     "method": request.method,
-                    "path": request.path,
+                    "path": path,
                     "endpoint": endpoint,
                     "status": response.status_code,
                     "duration_ms": round(duration * 1000, 2),
@@ -70,8 +71,21 @@ def init_app(app: Flask) -> None:
         request_id.set(None)
 
 
+def logged_path() -> str:
+    """The request path, with path parameters named like secrets (the RunningHub webhook's) masked.
+
+    The RunningHub callback carries its shared secret in the path because RunningHub cannot sign
+    its calls; a log reader must not learn it.
+    """
+    path = request.path
+    for name, value in (request.view_args or {}).items():
+        if redacted(name) and isinstance(value, str) and value:
+            path = path.replace(value, "[redacted]")
+    return path
+
+
 def http_metrics() -> bytes:
-    """The web process's HTTP metrics; across gunicorn workers when PROMETHEUS_MULTIPROC_DIR is set."""
+    """The web process's HTTP metrics; across the server's workers when PROMETHEUS_MULTIPROC_DIR is set."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

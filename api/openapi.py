@@ -336,7 +336,8 @@ OPERATIONS: tuple[Operation, ...] = (
         body=CreateTaskSchema,
         parameters=(IDEMPOTENCY_KEY,),
         description="Checks run in this order: parameters (400/4001), token (401/4003), membership "
-        "(403/1002), quota (402/1003). `inputImageUrl` is a public http(s) URL or a link from "
+        "(403/1002), tasks pending or processing under the per-user limit (429/1005), quota "
+        "(402/1003). `inputImageUrl` is a public http(s) URL or a link from "
         "`POST /api/uploads`. 503/5003 also when the type is not available on this server "
         "(`GET /api/task/types` says why).",
     ),
@@ -465,10 +466,14 @@ OPERATIONS: tuple[Operation, ...] = (
         WebhookAcceptedSchema,
         (404,),
         security=(),
-        parameters=({"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}},),
+        parameters=(
+            {"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "task", "in": "query", "required": False, "schema": {"type": "string"}},
+        ),
         body=RUNNINGHUB_CALLBACK,
         description="The path secret is `RUNNINGHUB_WEBHOOK_SECRET` (404 otherwise). A hint only: "
-        "the result is collected from RunningHub itself.",
+        "the result is collected from RunningHub itself. `task` names our task, so a RunningHub "
+        "task whose create timed out is recognised by its callback.",
     ),
     Operation(
         "get",

@@ -5,7 +5,8 @@ Every API request is counted against one limit:
 - the default: `RATELIMIT_AUTHENTICATED` per user when a valid access token is offered,
   `RATELIMIT_ANONYMOUS` per client address otherwise.
 Limits are strings such as "600/minute" (the `limits` package's notation), read from the config
-on every request. Exempt: health, metrics, the console, the API docs, signed file links, /rq.
+on every request. /rq and /metrics share `RATELIMIT_ADMIN` per client address, so guessing their
+passwords is slow. Exempt: health, the console, the API docs, signed file links.
 
 One Lua script increments the window's counter, starts the window on the first hit and returns the
 count with the time left, so the answer and its `RateLimit-*` headers cost one Redis round trip
@@ -72,6 +73,15 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def by_address() -> str:
+    """The client address, for limits that must hold whatever credentials are offered."""
+    return f"ip:{client_address()}"
+
+
+def admin_limit() -> str:
+    return current_app.config["RATELIMIT_ADMIN"]
+
+
 @lru_cache(maxsize=64)
 def _parse(text: str) -> tuple[int, int]:
     item = parse(text)
@@ -82,6 +92,7 @@ class RateLimiter:
     def __init__(self) -> None:
         self._exempt_views: set[Callable] = set()
         self._exempt_blueprints: set[str] = set()
+        self._blueprint_rules: dict[str, Rule] = {}
 
     def init_app(self, app: Flask) -> None:
         app.extensions["rate_limiter"] = self
@@ -99,6 +110,12 @@ class RateLimiter:
 
         return decorate
 
+    def limit_blueprint(
+        self, blueprint: Blueprint, limit: Callable[[], str], *, key: Callable[[], str], scope: str
+    ) -> None:
+        """One limit for every view of a blueprint we do not own (rq-dashboard's)."""
+        self._blueprint_rules[blueprint.name] = Rule(limit, key, scope)
+
     def exempt(self, target: Blueprint | Callable) -> None:
         if isinstance(target, Blueprint):
             self._exempt_blueprints.add(target.name)
@@ -114,7 +131,9 @@ class RateLimiter:
         view = current_app.view_functions[request.endpoint]
         if view in self._exempt_views:
             return
-        rule: Rule | None = getattr(view, "_rate_limit", None)
+        rule: Rule | None = getattr(view, "_rate_limit", None) or self._blueprint_rules.get(
+            request.blueprint or ""
+        )
         if rule is not None:
             who, text, scope = rule.key(), rule.limit(), rule.scope or request.endpoint
         else:

@@ -57,10 +57,21 @@ def log_config(fmt: str) -> dict:
     }
 
 
-def server(target: str = "wsgi:app") -> Granian:
-    # HTTP metrics are summed across the worker processes (prometheus_client multiprocess mode).
+def share_metrics() -> None:
+    """Sum HTTP metrics across the worker processes (prometheus_client's multiprocess mode).
+
+    prometheus_client chooses in-memory or shared-file counters once, when it is first imported,
+    and the workers are forked from this process: the directory must be set before anything here
+    imports it, or every worker counts in memory while /metrics reads the empty directory.
+    """
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set")
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="shopimage-prom-")
+
+
+def server(target: str = "wsgi:app") -> Granian:
+    share_metrics()
     level = os.environ.get("LOG_LEVEL", "INFO").lower()
     max_rss = _int("WEB_MAX_RSS_MB", 0)
     return Granian(

@@ -77,6 +77,7 @@ RATELIMITS = {
     "RATELIMIT_AUTHENTICATED": "1000000/minute",
     "RATELIMIT_ANONYMOUS": "1000000/minute",
     "RATELIMIT_LOGIN": "10000/minute",
+    "MAX_ACTIVE_TASKS_PER_USER": "1000000",  # checked on every create, never reached (no worker runs)
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -78,6 +78,11 @@ def main() -> int:
     # honcho hands each process its own PORT; the web process binds the one we announce.
     procs["web"] = f"env HOST={env['HOST']} PORT={port} {sys.executable} -m api.serve"
     procs["worker"] = f"{sys.executable} worker.py"
+    if (ROOT / "models" / "u2net.onnx").is_file():
+        # HD cut-outs have their own queue and process, which alone loads the HD model.
+        procs["worker_hd"] = (
+            f"env WORKER_QUEUES=images_hd WORKER_PROCESSES=1 WORKER_RUN_CRON=false {sys.executable} worker.py"
+        )
 
     base = env["PUBLIC_BASE_URL"]
     print(

@@ -146,10 +146,14 @@ class Config:
         self.RECONCILE_INTERVAL_SECONDS = _int(env, "RECONCILE_INTERVAL_SECONDS", 60)
         self.RECONCILE_GRACE_SECONDS = _int(env, "RECONCILE_GRACE_SECONDS", 30)
         self.IDEMPOTENCY_TTL_SECONDS = _int(env, "IDEMPOTENCY_TTL_SECONDS", 48 * 3600)
+        # Tasks one user may have pending or processing at once (0: no limit); a create beyond is 429/1005.
+        self.MAX_ACTIVE_TASKS_PER_USER = _int(env, "MAX_ACTIVE_TASKS_PER_USER", 10)
 
         self.WORKER_QUEUES = [q for q in _str(env, "WORKER_QUEUES", "").split(",") if q]
         self.WORKER_PROCESSES = _int(env, "WORKER_PROCESSES", 0)
         self.WORKER_RUN_CRON = _bool(env, "WORKER_RUN_CRON", True)
+        # Webhook deliveries in a worker process of their own, never ahead of image jobs.
+        self.WORKER_WEBHOOK_LANE = _bool(env, "WORKER_WEBHOOK_LANE", True)
         self.WORKER_SHUTDOWN_GRACE_SECONDS = _int(env, "WORKER_SHUTDOWN_GRACE_SECONDS", 20)
         self.RETRY_DELAY_FACTOR = float(_str(env, "RETRY_DELAY_FACTOR", "1"))
         self.WORKER_PRELOAD = _bool(env, "WORKER_PRELOAD", True)
@@ -199,6 +203,9 @@ class Config:
         self.RUNNINGHUB_POLL_SECONDS = _int(env, "RUNNINGHUB_POLL_SECONDS", 10)
         self.RUNNINGHUB_RETRY_SECONDS = _int(env, "RUNNINGHUB_RETRY_SECONDS", 15)
         self.RUNNINGHUB_OUTPUT_COUNT = _int(env, "RUNNINGHUB_OUTPUT_COUNT", 12)
+        self.RUNNINGHUB_OUTPUT_NODE = _str(env, "RUNNINGHUB_OUTPUT_NODE", "")
+        self.RUNNINGHUB_READ_TIMEOUT_SECONDS = _int(env, "RUNNINGHUB_READ_TIMEOUT_SECONDS", 30)
+        self.RUNNINGHUB_CREATE_WAIT_SECONDS = _int(env, "RUNNINGHUB_CREATE_WAIT_SECONDS", 300)
         self.RUNNINGHUB_MIN_OUTPUT_SIDE = _int(env, "RUNNINGHUB_MIN_OUTPUT_SIDE", 256)
         self.CONTENT_CHECK = _str(env, "CONTENT_CHECK", "worker.content.default_check")
 
@@ -207,6 +214,12 @@ class Config:
 
         self.SSE_HEARTBEAT_SECONDS = _int(env, "SSE_HEARTBEAT_SECONDS", 15)
         self.SSE_MAX_SECONDS = _int(env, "SSE_MAX_SECONDS", 600)
+        # Open event streams per user (all processes) and per web process (0: half of WEB_THREADS).
+        self.SSE_MAX_STREAMS_PER_USER = _int(env, "SSE_MAX_STREAMS_PER_USER", 2)
+        self.SSE_MAX_STREAMS_PER_PROCESS = _int(env, "SSE_MAX_STREAMS_PER_PROCESS", 0)
+        self.WEB_THREADS = _int(env, "WEB_THREADS", 4)
+        # Longest a request body may take to arrive once the app starts reading it (408 after).
+        self.REQUEST_BODY_SECONDS = float(_str(env, "REQUEST_BODY_SECONDS", "15"))
 
         self.RATELIMIT_ENABLED = _bool(env, "RATELIMIT_ENABLED", True)
         self.RATELIMIT_CREATE = _str(env, "RATELIMIT_CREATE", "600/minute")
@@ -215,6 +228,7 @@ class Config:
         self.LOGIN_LOCK_FAILURES = _int(env, "LOGIN_LOCK_FAILURES", 10)
         self.LOGIN_LOCK_SECONDS = _int(env, "LOGIN_LOCK_SECONDS", 900)
         self.RATELIMIT_ANONYMOUS = _str(env, "RATELIMIT_ANONYMOUS", "300/minute")
+        self.RATELIMIT_ADMIN = _str(env, "RATELIMIT_ADMIN", "120/minute")  # /rq and /metrics, per address
 
         self.TRUST_PROXY_HOPS = _int(env, "TRUST_PROXY_HOPS", 0)
         self.METRICS_TOKEN = _str(env, "METRICS_TOKEN", "")

@@ -24,6 +24,8 @@ QUOTA_EXHAUSTED = 1003
 """No quota left (402)."""
 ACCOUNT_UNAVAILABLE = 1004
 """The account is missing (404) or disabled (403)."""
+TOO_MANY_ACTIVE = 1005
+"""The user already has as many tasks queued or running as allowed (429)."""
 INTERNAL = 5000
 """Unexpected server error (500)."""
 UNAVAILABLE = 5003
@@ -85,6 +87,10 @@ class AccountUnavailable(ServiceError):
 
 class AccountDisabled(AccountUnavailable):
     status, message = 403, "user account is disabled"
+
+
+class TooManyActiveTasks(ServiceError):
+    code, status, message = TOO_MANY_ACTIVE, 429, "too many tasks queued or running"
 
 
 class Unavailable(ServiceError):

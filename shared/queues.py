@@ -14,7 +14,8 @@ from datetime import timedelta
 from redis import Redis
 from redis.client import Pipeline
 from rq import Callback, Queue, Retry
-from rq.exceptions import NoSuchJobError
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
 from . import logs
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 
 IMAGES = "images"
 """CPU-bound image pipeline jobs."""
+IMAGES_HD = "images_hd"
+"""basic_clean with ``params.hd`` (the 176 MB u2net model, ~2 s a job): served only by worker
+processes started for it (WORKER_QUEUES=images_hd), so a standard task never waits behind one
+and only those processes load the HD model. Not in ALL_QUEUES for the same reason."""
 RUNNINGHUB = "runninghub"
 """Short RunningHub submit / poll / collect jobs; never blocked behind images."""
 MAINTENANCE = "maintenance"
@@ -30,8 +35,12 @@ MAINTENANCE = "maintenance"
 WEBHOOKS = "webhooks"
 """Deliveries of task ends to clients' webhook URLs: a slow receiver never holds up task work."""
 
-ALL_QUEUES = (MAINTENANCE, WEBHOOKS, RUNNINGHUB, IMAGES)
-"""Default order a worker listens in: cheap, latency-sensitive queues first."""
+ALL_QUEUES = (MAINTENANCE, RUNNINGHUB, IMAGES, WEBHOOKS)
+"""Default order a worker listens in: cheap, latency-sensitive queues first; deliveries last."""
+
+LANE_QUEUES = (WEBHOOKS,)
+"""Queues served by a worker process of their own (`WORKER_WEBHOOK_LANE`), not by the task workers:
+a delivery waits up to its timeouts on a client's server, and could otherwise hold the workers."""
 
 FAILURE_CALLBACK = "worker.jobs.lifecycle.on_job_failure"
 """Runs when a task job raises; fails and refunds the task once its retries are exhausted."""
@@ -190,12 +199,21 @@ def job_running(redis: Redis, job_id: str) -> bool:
 
 
 def cancel_job(redis: Redis, task_id: str) -> None:
-    """Drop a task's job if it has not started; a running job finds its task ended and stops."""
-    try:
-        job = Job.fetch(task_id, connection=redis)
-        if job.get_status(refresh=False) in ("queued", "scheduled", "deferred"):
-            job.cancel()
-    except NoSuchJobError:
-        return
-    except Exception:
-        log.warning("could not cancel job %s", task_id, exc_info=True)
+    """Drop the task's jobs that have not started and stop the one running, after its task ended.
+
+    A stopped job frees its worker at once (`worker.stop`); rq marks it stopped, never retried.
+    A job between dequeue and start finds its task ended and skips the work.
+    """
+    pointer = redis.get(current_job_key(task_id))
+    for job_id in dict.fromkeys([task_id, pointer.decode() if pointer else task_id]):
+        try:
+            job = Job.fetch(job_id, connection=redis)
+            status = job.get_status(refresh=False)
+            if status in ("queued", "scheduled", "deferred"):
+                job.cancel()
+            elif status == "started":
+                send_stop_job_command(redis, job_id)
+        except (NoSuchJobError, InvalidJobOperation):
+            continue
+        except Exception:
+            log.warning("could not cancel job %s", job_id, exc_info=True)

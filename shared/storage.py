@@ -68,6 +68,8 @@ class Storage(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def list_keys(self, prefix: str) -> list[str]: ...
+
     def url(self, key: str, *, expires_in: int) -> str: ...
 
     def key_from_url(self, url: str) -> str | None: ...
@@ -183,6 +185,15 @@ class LocalStorage:
             pass
         except OSError as exc:
             raise StorageError(f"could not delete {key!r}: {exc}") from exc
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Keys of the files in the folder ``prefix`` (such as ``tasks/<id>/``), sorted."""
+        folder = self.path(prefix.rstrip("/"))
+        keys = []
+        for directory, _dirs, files in os.walk(folder):
+            relative = os.path.relpath(directory, self.root).replace(os.sep, "/")
+            keys += [f"{relative}/{name}" for name in files if not name.startswith(".tmp-")]
+        return sorted(keys)
 
     def url(self, key: str, *, expires_in: int) -> str:
         check_key(key)
@@ -319,6 +330,20 @@ class S3Storage:
             self.client.delete_object(Bucket=self.bucket, Key=object_key)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"could not delete {key!r} from bucket {self.bucket}: {exc}") from exc
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Keys of the objects in the folder ``prefix`` (``key_prefix`` stripped), sorted."""
+        object_prefix = self.object_key(prefix.rstrip("/")) + "/"
+        keys = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=object_prefix
+            )
+            for page in pages:
+                keys += [item["Key"][len(self.key_prefix) :] for item in page.get("Contents", [])]
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"could not list {prefix!r} in bucket {self.bucket}: {exc}") from exc
+        return sorted(keys)
 
     def url(self, key: str, *, expires_in: int) -> str:
         """The public base URL link if one is set, else a presigned GET, else the plain object URL."""

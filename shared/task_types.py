@@ -25,6 +25,7 @@ from marshmallow import Schema, fields, missing, validate
 
 from . import queues
 from .config import Config
+from .hd import HD_UNAVAILABLE, hd_available
 from .output_params import OutputParams, output_names
 from .workflows import CATEGORIES, SCENES
 
@@ -60,6 +61,20 @@ MATTING_MODEL_PRESENT = Requirement(
     f"the matting model ({MATTING_MODEL}) is not installed on this server",
 )
 
+HD_MODEL_PRESENT = Requirement(lambda config: hd_available(config.MODEL_DIR), HD_UNAVAILABLE)
+
+
+@dataclass(frozen=True)
+class Option:
+    """A boolean param that, when true, moves the task onto a queue of its own (served by its own
+    worker processes), needs something of its own and preloads its own resources there."""
+
+    param: str
+    queue: str
+    requires: Requirement
+    preload: tuple[str, ...] = ()
+
+
 Outputs = Callable[[Mapping[str, Any], Config], tuple[str, ...]]
 """The output names of a task with these (loaded) params."""
 
@@ -79,6 +94,7 @@ class TaskType:
     requires: tuple[Requirement, ...] = ()
     preload: tuple[str, ...] = ()
     """Functions a worker serving `job.queue` calls at start-up, so the first task does not pay."""
+    options: tuple[Option, ...] = ()
 
     def unavailable_reason(self, config: Config) -> str | None:
         """Why this deployment cannot run the type, or None when it can."""
@@ -87,17 +103,41 @@ class TaskType:
                 return requirement.reason
         return None
 
-    def job_spec(self, overrides: Mapping[str, str] | None = None) -> queues.JobSpec:
-        """The first job, pointed elsewhere by `JOB_OVERRIDES` (tests run stub bodies)."""
-        if overrides and self.name in overrides:
-            return queues.JobSpec(
-                overrides[self.name], self.job.queue, self.job.timeout, self.job.retry_intervals
-            )
-        return self.job
+    def unavailable_option(self, params: Mapping[str, Any], config: Config) -> str | None:
+        """Why this deployment cannot run a task with these params' options, or None when it can."""
+        for option in self._chosen(params):
+            if not option.requires.met(config):
+                return option.requires.reason
+        return None
+
+    def queue_for(self, params: Mapping[str, Any] | None) -> str:
+        """The queue of a task with these params: an option's own, else the type's."""
+        chosen = self._chosen(params or {})
+        return chosen[0].queue if chosen else self.job.queue
+
+    def queues(self) -> tuple[str, ...]:
+        return (self.job.queue, *(option.queue for option in self.options))
+
+    def job_spec(
+        self, overrides: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None
+    ) -> queues.JobSpec:
+        """The first job on the params' queue, pointed elsewhere by `JOB_OVERRIDES` (tests run stubs)."""
+        func = overrides[self.name] if overrides and self.name in overrides else self.job.func
+        return queues.JobSpec(func, self.queue_for(params), self.job.timeout, self.job.retry_intervals)
+
+    def _chosen(self, params: Mapping[str, Any]) -> list[Option]:
+        return [option for option in self.options if params.get(option.param)]
 
 
 class BasicCleanParams(OutputParams):
     template = fields.String(load_default="all", validate=validate.OneOf(tuple(TEMPLATES)))
+    hd = fields.Boolean(
+        metadata={
+            "description": "HD cut-out: the full u2net model and the same edge refinement; cleaner "
+            "edges, about 2 s more per image. Left out means false. `GET /api/task/types` (`options`) "
+            "says whether this server has it; without it `hd: true` is refused with 400/4001."
+        },
+    )
 
 
 class ModelPoseParams(Schema):
@@ -125,6 +165,7 @@ BUILTIN: tuple[TaskType, ...] = (
         outputs_vary_with="template",
         requires=(MATTING_MODEL_PRESENT,),
         preload=("worker.resources.matting_session",),
+        options=(Option("hd", queues.IMAGES_HD, HD_MODEL_PRESENT, preload=("worker.resources.hd_session",)),),
     ),
     TaskType(
         name="model_pose12",
@@ -184,9 +225,9 @@ class Registry:
         return tuple(self.types)
 
     def on_queues(self, queue_names: Iterable[str]) -> list[TaskType]:
-        """The types whose jobs run on any of these queues."""
+        """The types whose jobs run on any of these queues (an option's queue counts)."""
         wanted = set(queue_names)
-        return [t for t in self.types.values() if t.job.queue in wanted]
+        return [t for t in self.types.values() if wanted.intersection(t.queues())]
 
 
 def registry() -> Registry:
@@ -220,6 +261,14 @@ def describe(task_type: TaskType, config: Config) -> dict[str, Any]:
         "unavailableReason": reason,
         "params": params,
         "outputs": outputs,
+        "options": [
+            {
+                "param": option.param,
+                "available": option.requires.met(config),
+                "unavailableReason": None if option.requires.met(config) else option.requires.reason,
+            }
+            for option in task_type.options
+        ],
     }
 
 

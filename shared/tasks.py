@@ -17,10 +17,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from . import quota
 from .db import db, read_only_connection, utcnow
-from .errors import AccountDisabled, AccountUnavailable, BadRequest, Conflict, NotFound
-from .models import IdempotencyRecord, Task, User, new_task_id
+from .errors import AccountDisabled, AccountUnavailable, BadRequest, Conflict, NotFound, TooManyActiveTasks
+from .models import ACTIVE_STATUSES, IdempotencyRecord, Task, User, new_task_id
 
 IDEMPOTENCY_KEY_MAX = 255
+
+ACTIVE_LIMIT_LOCK = 0x5318
+"""First key of the advisory lock that serializes one user's creates while the active limit is checked."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,12 @@ def create_task(
     *,
     webhook_url: str | None = None,
     idempotency: tuple[str, str] | None = None,
+    active_limit: int = 0,
 ) -> Created:
     """Charge one unit and write the task (and the idempotency record) in one transaction.
+
+    `active_limit` (0: none): refuse with `TooManyActiveTasks`, before any charge, when the user
+    already has that many tasks pending or processing (`check_active_limit`).
 
     The steps, in order: claim the idempotency key (`INSERT ... ON CONFLICT DO NOTHING`), the
     conditional quota UPDATE, the task row and the ledger row; then commit. On PostgreSQL they
@@ -98,6 +105,8 @@ def create_task(
     }
     connection = db.session.connection()
     try:
+        if active_limit > 0:
+            check_active_limit(user_id, active_limit, idempotency)
         if connection.dialect.name == "postgresql":
             claimed, balance = connection.execute(CREATE_STATEMENT, values).one()
         else:
@@ -113,6 +122,33 @@ def create_task(
         db.session.rollback()
         raise
     return Created(201, body, task_id, task_type, False)
+
+
+def check_active_limit(user_id: int, limit: int, idempotency: tuple[str, str] | None = None) -> None:
+    """Refuse a new task when the user has `limit` tasks pending or processing (a replay passes).
+
+    Cancelling refunds, so without a limit one unit could keep every worker busy (create, cancel,
+    repeat). On PostgreSQL a transaction-scoped advisory lock serializes one user's creates until
+    the create commits or rolls back, so concurrent creates cannot all pass the same count (the
+    count runs after the lock, in a statement with a fresh snapshot). SQLite serializes writers.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :user_id)"),
+            {"space": ACTIVE_LIMIT_LOCK, "user_id": user_id},
+        )
+    if idempotency is not None and find_replay(user_id, *idempotency) is not None:
+        return
+    active = db.session.scalar(
+        select(func.count()).where(Task.user_id == user_id, Task.status.in_(ACTIVE_STATUSES))
+    )
+    if active >= limit:
+        raise TooManyActiveTasks(
+            f"too many tasks queued or running ({active}, the limit is {limit}): "
+            "wait for one to finish or cancel one, then create again",
+            details={"limit": limit, "active": active},
+        )
 
 
 CREATE_STATEMENT = text(

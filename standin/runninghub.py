@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 from flask import Flask, Response, abort, jsonify, request
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin
 from werkzeug.serving import make_server
 
 OUTPUT_COUNT = 12
@@ -35,6 +35,9 @@ OUTPUT_SIZE = (768, 1024)
 OUTPUT_NODE_ID = "90"
 """The SaveImage node the outputs claim to come from."""
 
+PREVIEW_NODE_ID = "95"
+"""A PreviewImage node the `extra_outputs` fault lists beside the real outputs."""
+
 API_ENDPOINTS = ("upload", "create", "status", "outputs", "cancel", "accountStatus")
 """Events call faults apply to by default; `"on": ["files"]` also reaches output downloads."""
 
@@ -45,8 +48,12 @@ MESSAGES = {
     0: "success",
     301: "PARAMS_INVALID",
     380: "WORKFLOW_NOT_EXISTS",
+    414: "INSUFFICIENT_BALANCE",
     415: "TASK_INSTANCE_MAXED",
+    416: "INSUFFICIENT_COINS",
     421: "TASK_QUEUE_MAXED",
+    423: "TASK_NOT_FOUND",
+    433: "VALIDATE_PROMPT_FAILED",
     500: "UNKNOWN_ERROR",
     802: "APIKEY_UNAUTHORIZED",
     803: "APIKEY_INVALID_NODE_INFO",
@@ -55,6 +62,8 @@ MESSAGES = {
     807: "APIKEY_TASK_NOT_FOUND",
     809: "APIKEY_FILE_SIZE_EXCEEDED",
     813: "APIKEY_TASK_IS_QUEUED",
+    1003: "RATE_LIMIT",
+    1520: "USER_CONCURRENCY_LIMIT",
 }
 
 TINTS = [tuple(round(c * 255) for c in colorsys.hsv_to_rgb(hue / 12, 0.6, 0.9)) for hue in range(12)]
@@ -73,11 +82,16 @@ class FaultKind:
 FAULTS = {
     "slow": FaultKind("call", "delay the answer by `seconds` (default 2)"),
     "server_error": FaultKind("call", 'code 500 UNKNOWN_ERROR; with "http": 502, HTTP 502 and an HTML body'),
+    "answer_code": FaultKind("call", "answer `code` (e.g. 1520, 1003, 414, 416, 423) with data null"),
+    "status_answer": FaultKind("call", 'status answers `value` (e.g. CREATE, CANCEL, "" or null)'),
     "queue_full": FaultKind("create", "create answers 421 TASK_QUEUE_MAXED"),
     "instance_maxed": FaultKind("create", "create answers 415 TASK_INSTANCE_MAXED"),
     "prompt_errors": FaultKind("create", "create succeeds but promptTips carries node_errors"),
+    "create_then_slow": FaultKind("create", "create starts the task, then answers `seconds` (5) late"),
     "fail_task": FaultKind("task", "the task ends FAILED; outputs answers 805 with failedReason"),
     "fewer_outputs": FaultKind("task", "the task renders `keep` (default 6) images instead of 12"),
+    "extra_outputs": FaultKind("task", "outputs also list a text file and a preview image (node 95)"),
+    "null_while_running": FaultKind("task", "outputs answer code 0, data null (not 804/813) until it ends"),
     "no_webhook": FaultKind("task", "no TASK_END callback"),
     "duplicate_webhook": FaultKind("task", "the TASK_END callback is sent twice"),
     "late_webhook": FaultKind("task", "the TASK_END callback is sent `seconds` (default 3) late"),
@@ -190,6 +204,10 @@ class Task:
     webhook_copies: int = 1
     webhook_delay: float = 0.0
     cancelled: bool = False
+    extra_outputs: bool = False
+    null_while_running: bool = False
+    add_metadata: bool = True
+    prompt: str = ""
 
     def status(self, now: float) -> str:
         """QUEUED for the first quarter of the render time, RUNNING until it ends (wall clock)."""
@@ -202,6 +220,9 @@ class Task:
 
     def file_names(self) -> list[str]:
         return [f"{self.id}-{index + 1:02d}.png" for index in range(self.output_count)]
+
+    def extra_names(self) -> list[str]:
+        return [f"{self.id}-preview.png", f"{self.id}-caption.txt"] if self.extra_outputs else []
 
 
 class ApiError(Exception):
@@ -295,19 +316,21 @@ class Standin:
             task = Task(
                 str(self.next_id), workflow_id, image_name, now, self.config.render_seconds, webhook_url
             )
+            # RunningHub embeds the workflow and prompt in the images unless told not to.
+            task.add_metadata = body.get("addMetadata") is not False
+            task.prompt = json.dumps(body.get("nodeInfoList") or [])
             self.next_id += 7919  # keep ids far apart so float rounding would show
             self._apply_task_faults(task)
             self.tasks[task.id] = task
             self.counters["creates"] += 1
             self.counters["max_running"] = max(self.counters["max_running"], self.running(now))
-            node_errors = (
-                {"10": {"errors": ["stand-in prompt_errors fault"]}}
-                if self.faults.hit("prompt_errors") is not None
-                else {}
-            )
+            node_errors = PROMPT_NODE_ERRORS if self.faults.hit("prompt_errors") is not None else {}
+            late = self.faults.hit("create_then_slow")
         timer = threading.Timer(task.render_seconds, self._task_ended, [task])
         timer.daemon = True
         timer.start()
+        if late is not None:  # the task exists and is billed, but the answer comes too late
+            time.sleep(float(late.get("seconds", 5)))
         return {
             "taskId": self._wire_id(task.id),
             "taskStatus": "QUEUED",
@@ -340,7 +363,10 @@ class Standin:
                 "node_name": params.get("node_name", "KSampler"),
                 "exception_type": params.get("exception_type", "torch.OutOfMemoryError"),
                 "exception_message": params.get("exception_message", "CUDA out of memory (stand-in fault)"),
-                "traceback": ["Traceback (most recent call last):\n", '  File "execution.py", line 1\n'],
+                # RunningHub sends the traceback as a JSON string of a list of lines.
+                "traceback": json.dumps(
+                    ["Traceback (most recent call last):\n", '  File "execution.py", line 1\n']
+                ),
             }
         if (params := self.faults.hit("fewer_outputs")) is not None:
             task.output_count = int(params.get("keep", 6))
@@ -350,6 +376,8 @@ class Standin:
             task.webhook_copies = 2
         if (params := self.faults.hit("late_webhook")) is not None:
             task.webhook_delay = float(params.get("seconds", 3))
+        task.extra_outputs = self.faults.hit("extra_outputs") is not None
+        task.null_while_running = self.faults.hit("null_while_running") is not None
 
     def task(self, key: Any, task_id: Any) -> Task:
         self.check_key(key)
@@ -361,6 +389,8 @@ class Standin:
     def outputs(self, task: Task) -> list[dict[str, Any]]:
         """The outputs answer's data; raises the not-finished and failed codes."""
         status = task.status(time.time())
+        if task.null_while_running and status in ("QUEUED", "RUNNING"):
+            return None
         if status == "QUEUED":
             raise ApiError(813)
         if status == "RUNNING":
@@ -371,19 +401,21 @@ class Standin:
                 "node_name": "",
                 "exception_type": "TaskCancelled",
                 "exception_message": "task was cancelled",
-                "traceback": [],
+                "traceback": "[]",
             }
             raise ApiError(805, data={"failedReason": reason})
         cost = round(task.render_seconds, 2)
+        listed = [(name, OUTPUT_NODE_ID) for name in task.file_names()]
+        listed += [(name, PREVIEW_NODE_ID) for name in task.extra_names()]
         return [
             {
                 "fileUrl": f"{self.config.public_url}/files/{name}",
-                "fileType": "png",
+                "fileType": name.rpartition(".")[2],
                 # RunningHub sends this as a string or a number: send both.
                 "taskCostTime": str(cost) if index % 2 == 0 else cost,
-                "nodeId": OUTPUT_NODE_ID,
+                "nodeId": node_id,
             }
-            for index, name in enumerate(task.file_names())
+            for index, (name, node_id) in enumerate(listed)
         ]
 
     def cancel(self, task: Task) -> None:
@@ -395,7 +427,7 @@ class Standin:
     def account(self, key: Any) -> dict[str, str]:
         self.check_key(key)
         return {
-            "remainCoins": "10000",
+            "remainCoins": None,  # null on accounts that pay in money, not coins
             "currentTaskCounts": str(self.running()),
             "remainMoney": "100.00",
             "currency": "CNY",
@@ -406,14 +438,19 @@ class Standin:
         """A rendered output image, derived from the task's input image."""
         task_id, _, rest = name.partition("-")
         task = self.tasks.get(task_id)
-        if task is None or name not in task.file_names() or task.status(time.time()) != "SUCCESS":
+        names = task.file_names() + task.extra_names() if task else []
+        if task is None or name not in names or task.status(time.time()) != "SUCCESS":
             abort(404)
         if (params := self.faults.hit("expire_outputs", "files")) is not None:
             abort(int(params.get("status", 404)))
         if self.faults.hit("corrupt_outputs", "files") is not None:
             return b"\x89PNG\r\n\x1a\n" + b"stand-in corrupt_outputs fault" * 10
+        if name.endswith(".txt"):
+            return b"a caption, not an image"
         if name not in self.images:
-            self.images[name] = render_pose(self.uploads.get(task.image_name or ""), int(rest[:2]))
+            number = 1 if rest.startswith("preview") else int(rest[:2])
+            metadata = {"prompt": task.prompt, "workflow": task.workflow_id} if task.add_metadata else {}
+            self.images[name] = render_pose(self.uploads.get(task.image_name or ""), number, metadata)
         return self.images[name]
 
     def _task_ended(self, task: Task) -> None:
@@ -452,8 +489,28 @@ class Standin:
         return int(task_id) if self.config.numeric_ids else task_id
 
 
-def render_pose(source: bytes | None, number: int) -> bytes:
-    """Pose `number` (1..12): the input padded to portrait, zoomed, flipped, tinted and captioned."""
+PROMPT_NODE_ERRORS = {
+    "10": {
+        "errors": [
+            {
+                "type": "value_not_in_list",
+                "message": "Value not in list",
+                "details": "image: 'stand-in.png' not in []",
+                "extra_info": {},
+            }
+        ],
+        "dependent_outputs": ["90"],
+        "class_type": "LoadImage",
+    }
+}
+"""ComfyUI's validation result as the `prompt_errors` fault reports it in `promptTips`."""
+
+
+def render_pose(source: bytes | None, number: int, metadata: dict[str, str] | None = None) -> bytes:
+    """Pose `number` (1..12): the input padded to portrait, zoomed, flipped, tinted and captioned.
+
+    `metadata` becomes PNG text chunks, as ComfyUI's SaveImage writes the prompt and workflow.
+    """
     try:
         image = ImageOps.exif_transpose(Image.open(io.BytesIO(source or b""))).convert("RGB")
     except Exception:
@@ -476,8 +533,11 @@ def render_pose(source: bytes | None, number: int) -> bytes:
     draw.text(
         (24, height - 78), f"pose {number} · stand-in", fill=(255, 255, 255), font=ImageFont.load_default(48)
     )
+    info = PngImagePlugin.PngInfo()
+    for key, value in (metadata or {}).items():
+        info.add_text(key, value)
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format="PNG", pnginfo=info)
     return out.getvalue()
 
 
@@ -512,6 +572,8 @@ def create_app(config: StandinConfig) -> Flask:
                 html = f"<html><head><title>{http_status} Bad Gateway</title></head><body>nginx</body></html>"
                 return Response(html, status=int(http_status), mimetype="text/html")
             return envelope(code=500)
+        if (params := standin.faults.hit("answer_code", event)) is not None:
+            return envelope(code=int(params.get("code", 1520)))
         return None
 
     @app.post("/task/openapi/upload")
@@ -525,7 +587,10 @@ def create_app(config: StandinConfig) -> Flask:
     @app.post("/task/openapi/status")
     def status() -> Response:
         data = body()
-        return envelope(standin.task(data.get("apiKey"), data.get("taskId")).status(time.time()))
+        task = standin.task(data.get("apiKey"), data.get("taskId"))
+        if (params := standin.faults.hit("status_answer", "status")) is not None:
+            return envelope(params.get("value"))
+        return envelope(task.status(time.time()))
 
     @app.post("/task/openapi/outputs")
     def outputs() -> Response:
@@ -544,7 +609,8 @@ def create_app(config: StandinConfig) -> Flask:
 
     @app.get("/files/<path:name>")
     def files(name: str) -> Response:
-        return Response(standin.file(name), mimetype="image/png")
+        mimetype = "text/plain" if name.endswith(".txt") else "image/png"
+        return Response(standin.file(name), mimetype=mimetype)
 
     @app.post("/__admin/faults")
     def admin_faults() -> Any:

@@ -64,6 +64,7 @@ def test_env(**overrides: str) -> dict[str, str]:
         "RETRY_DELAY_FACTOR": "0",
         "WORKER_PROCESSES": "1",
         "ALLOW_PRIVATE_URLS": "1",
+        "MAX_ACTIVE_TASKS_PER_USER": "100",  # tests of the limit set their own
         "STORAGE_LOCAL_ROOT": str(ROOT / "var" / f"test-storage-{_worker_index()}"),
         "LOG_LEVEL": "INFO",
     }

@@ -3,15 +3,18 @@
 Every hop (the URL and each redirect) is checked with ``check_url(resolve=True)`` and the
 connection dials exactly the addresses that passed, while the Host header, TLS SNI and
 certificate check still use the host name. A DNS answer that changes between check and
-connect (rebinding) is never consulted. Size and time are capped while streaming.
+connect (rebinding) is never consulted. Size and time are capped while streaming, and the total
+time limit runs from the connection's first byte: a server that trickles its status line or
+headers is cut off by the same deadline as one that trickles its body.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from typing import Any
 from urllib.parse import urljoin
 
@@ -75,11 +78,45 @@ def fetch(
     """
     session = session or requests.Session()
     deadline = time.monotonic() + total_timeout
+    with _Deadline(deadline) as watchdog:
+        try:
+            body = _fetch(
+                url,
+                session,
+                watchdog,
+                max_bytes,
+                connect_timeout,
+                read_timeout,
+                max_redirects,
+                allow_private,
+                total_timeout,
+            )
+        except FetchError as exc:
+            if watchdog.expired:
+                raise _too_long(total_timeout) from exc
+            raise
+        if watchdog.expired:  # a connection cut mid-headers can parse as an empty answer
+            raise _too_long(total_timeout)
+        return body
+
+
+def _fetch(
+    url: str,
+    session: requests.Session,
+    watchdog: _Deadline,
+    max_bytes: int,
+    connect_timeout: float,
+    read_timeout: float,
+    max_redirects: int,
+    allow_private: bool,
+    total_timeout: float,
+) -> bytes:
+    deadline = watchdog.deadline
     current = url
     for hop in range(max_redirects + 1):
         target = _check(current, allow_private=allow_private, redirected=hop > 0)
         with ExitStack() as stack:
-            adapter = stack.enter_context(_PinnedAdapter(target.addresses))
+            adapter = stack.enter_context(_PinnedAdapter(target.addresses, watchdog))
             response = _send(adapter, session, target, connect_timeout, read_timeout, deadline, total_timeout)
             stack.callback(response.close)
             status = response.status_code
@@ -172,13 +209,17 @@ def _read_body(
 def _remaining(deadline: float, total_timeout: float) -> float:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise FetchError(f"image download took longer than {total_timeout:g} s", retryable=True)
+        raise _too_long(total_timeout)
     return remaining
+
+
+def _too_long(total_timeout: float) -> FetchError:
+    return FetchError(f"image download took longer than {total_timeout:g} s", retryable=True)
 
 
 def _timeout(read_timeout: float, remaining: float, total_timeout: float) -> FetchError:
     if remaining < read_timeout:
-        return FetchError(f"image download took longer than {total_timeout:g} s", retryable=True)
+        return _too_long(total_timeout)
     return FetchError(f"image download timed out after {read_timeout:g} s", retryable=True)
 
 
@@ -204,11 +245,64 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+class _Deadline:
+    """Shuts down every connection of one download when its total time runs out.
+
+    Socket timeouts bound each read, not the sum of reads: a server sending one header byte every
+    few seconds never trips them, and requests parses the status line and headers before our own
+    code sees a byte. A timer that shuts the socket down ends any read in progress, TLS included
+    (it watches a duplicate of the raw socket, which outlives TLS wrapping).
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock.dup())
+            if self.expired:
+                self._shut(self._sockets[-1])
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 class _PinnedConnectionMixin:
     """Dial the checked addresses instead of resolving the host name again."""
 
-    def __init__(self, *args: Any, pinned_addresses: tuple[str, ...] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        pinned_addresses: tuple[str, ...] = (),
+        deadline: _Deadline | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._pinned_addresses = pinned_addresses
+        self._deadline = deadline
         super().__init__(*args, **kwargs)
 
     def _new_conn(self) -> socket.socket:
@@ -218,7 +312,7 @@ class _PinnedConnectionMixin:
         error: OSError | None = None
         for address in self._pinned_addresses:
             try:
-                return create_connection(
+                sock = create_connection(
                     (address, conn.port),
                     conn.timeout,
                     source_address=conn.source_address,
@@ -226,6 +320,10 @@ class _PinnedConnectionMixin:
                 )
             except OSError as exc:  # TimeoutError included: try the next checked address
                 error = exc
+                continue
+            if self._deadline is not None:
+                self._deadline.watch(sock)
+            return sock
         if isinstance(error, TimeoutError):
             raise ConnectTimeoutError(
                 conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
@@ -242,24 +340,32 @@ class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
 
 
 class _PinnedPoolManager(PoolManager):
-    def __init__(self, *args: Any, pinned_addresses: tuple[str, ...], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, pinned_addresses: tuple[str, ...], deadline: _Deadline | None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._pinned_addresses = pinned_addresses
+        self._deadline = deadline
 
     def _new_pool(
         self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None
     ) -> HTTPConnectionPool:
         pool = super()._new_pool(scheme, host, port, request_context)
         pool.ConnectionCls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-        pool.conn_kw = {**pool.conn_kw, "pinned_addresses": self._pinned_addresses}
+        pool.conn_kw = {
+            **pool.conn_kw,
+            "pinned_addresses": self._pinned_addresses,
+            "deadline": self._deadline,
+        }
         return pool
 
 
 class _PinnedAdapter(HTTPAdapter):
     """A one-request adapter whose connections go to ``pinned_addresses`` only."""
 
-    def __init__(self, pinned_addresses: tuple[str, ...]) -> None:
+    def __init__(self, pinned_addresses: tuple[str, ...], deadline: _Deadline | None = None) -> None:
         self._pinned_addresses = pinned_addresses
+        self._deadline = deadline
         super().__init__(pool_connections=1, pool_maxsize=1, max_retries=0)
 
     def init_poolmanager(
@@ -273,6 +379,7 @@ class _PinnedAdapter(HTTPAdapter):
             maxsize=maxsize,
             block=block,
             pinned_addresses=self._pinned_addresses,
+            deadline=self._deadline,
             **pool_kwargs,
         )
 

@@ -74,3 +74,35 @@ def load_session(model_dir: str, threads: int) -> BaseSession:
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     return LocalU2netpSession("u2netp", opts, providers=["CPUExecutionProvider"])
+
+
+def verify_hd_model(model_dir: str) -> str:
+    """Return the HD model's path, or raise ModelMissing if it is absent or corrupt."""
+    from shared.hd import HD_FETCH_COMMAND, HD_MODEL_MD5, file_md5, hd_model_path
+
+    path = hd_model_path(model_dir)
+    fetch = HD_FETCH_COMMAND.format(model_dir=model_dir)
+    if not os.path.isfile(path):
+        raise ModelMissing(f"HD matting model not found at {path}; install it with `{fetch}`")
+    actual = file_md5(path)
+    if actual != HD_MODEL_MD5:
+        raise ModelMissing(
+            f"HD matting model at {path} is corrupt (md5 {actual}, expected {HD_MODEL_MD5}); "
+            f"delete it and run `{fetch}`"
+        )
+    return path
+
+
+def load_hd_session(model_dir: str, threads: int):
+    """A plain onnxruntime session on the HD model (u2net: same input and normalisation as u2netp).
+
+    No rembg session class is needed: the pipeline feeds the model itself, so this is the one
+    place that would change if models are loaded from a shared model description.
+    """
+    import onnxruntime as ort
+
+    path = verify_hd_model(model_dir)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])

@@ -20,6 +20,7 @@ from shared.output_params import OutputSpec
 from shared.task_types import ENHANCED, MATTING, TEMPLATES, WHITE_BG
 from worker import outputs
 from worker.imaging import encode_png
+from worker.refine import refine_alpha
 
 STAGES = {"decoded": 10, "matted": 50, "white_bg": 70, "enhanced": 90}
 """Progress percentage reported when each stage completes."""
@@ -69,13 +70,16 @@ def run_basic_clean(
     fill_ratio: float = 0.85,
     on_stage: StageCallback | None = None,
     compress_level: int = PNG_LEVEL,
+    refine: bool = True,
     output: OutputSpec | None = None,
 ) -> list[tuple[str, bytes]]:
     """Run basic_clean on a decoded RGB/RGBA image; return ``[(filename, png_bytes)]`` in order.
 
-    ``session`` is a rembg u2netp session (see worker.matting.load_session). ``output`` asks for
-    marketplace-ready images (size, fill, format, background, shadow: worker.outputs) instead of
-    the PNGs at the input's size; the file names then follow its format.
+    ``session``: a rembg u2netp session (worker.matting.load_session) or the HD model's
+    onnxruntime session (load_hd_session). ``refine``: fit the mask to the photo's edges
+    (worker/refine.py); off only to measure what it adds. ``output`` asks for marketplace-ready
+    images (size, fill, format, background, shadow: worker.outputs) instead of the PNGs at the
+    input's size; the file names then follow its format.
     """
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}; expected one of {', '.join(TEMPLATES)}")
@@ -87,6 +91,8 @@ def run_basic_clean(
 
     rgb, input_alpha = _split(image)
     alpha = predict_alpha(session, rgb)
+    if refine:
+        alpha = refine_alpha(rgb, alpha)
     if input_alpha is not None:
         # An already transparent upload keeps its transparency.
         np.minimum(alpha, input_alpha, out=alpha)
@@ -129,7 +135,7 @@ def predict_alpha(session, rgb: np.ndarray) -> np.ndarray:
     Same steps as rembg's U2netpSession.predict, with OpenCV resizes instead of Pillow's
     Lanczos (several times faster at full size; the mask agrees to IoU > 0.99).
     """
-    inner = session.inner_session
+    inner = getattr(session, "inner_session", session)
     small = cv2.resize(rgb, MODEL_SIZE, interpolation=cv2.INTER_AREA)
     x = small.astype(np.float32)
     x /= max(float(x.max()), 1e-6)

@@ -25,19 +25,21 @@ from rq.exceptions import NoSuchJobError, SchedulerNotFound
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.scripts import release_lock
-from rq.worker_pool import WorkerPool
+from rq.worker_pool import WorkerPool, run_worker
 
 from shared import logs, queues
 from shared.config import Config
 
 from .app import app_context, get_app
 from .resources import default_process_count, preload
+from .stop import StoppableJobs
 
 log = logging.getLogger(__name__)
 
 
-class AppWorker(SimpleWorker):
-    """A SimpleWorker that builds its app and preloads job resources before taking jobs."""
+class AppWorker(StoppableJobs, SimpleWorker):
+    """A SimpleWorker that builds its app, preloads job resources before taking jobs, and stops
+    a running job when asked (a cancelled task)."""
 
     def perform_job(self, job, queue, execution=None) -> bool:
         """Carry the request id that created the task into the job's log lines."""
@@ -93,10 +95,12 @@ def run_cron(config: Config) -> None:
 class Pool(WorkerPool):
     """rq's WorkerPool (respawns dead workers) that also keeps the cron scheduler alive."""
 
-    def __init__(self, *args, config: Config, **kwargs) -> None:
+    def __init__(self, *args, config: Config, lane_queues: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.config = config
         self.cron: multiprocessing.process.BaseProcess | None = None
+        self.lane_queues = lane_queues or []
+        self.lane: multiprocessing.process.BaseProcess | None = None
         self.stop_requested_at: float | None = None
 
     def request_stop(self, signum=None, frame=None) -> None:
@@ -108,15 +112,18 @@ class Pool(WorkerPool):
         """Warm shutdown, bounded: a worker still running after the grace period is killed, so the
         dyno exits by itself before the platform's own SIGKILL (Heroku: 30 s after SIGTERM)."""
         stopped = super().all_workers_have_stopped()
+        lane_stopped = self.lane is None or not self.lane.is_alive()
         waited = time.monotonic() - (self.stop_requested_at or time.monotonic())
-        if not stopped and waited > self.config.WORKER_SHUTDOWN_GRACE_SECONDS:
+        if not (stopped and lane_stopped) and waited > self.config.WORKER_SHUTDOWN_GRACE_SECONDS:
             for data in list(self.worker_dict.values()):
                 log.warning(
                     "worker %s (pid %d) did not stop in %.0f s; killing it", data.name, data.pid, waited
                 )
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(data.pid, signal.SIGKILL)
-        return stopped
+            if not lane_stopped:
+                self.lane.kill()
+        return stopped and lane_stopped
 
     def check_workers(self, respawn: bool = True) -> None:
         super().check_workers(respawn)
@@ -128,6 +135,27 @@ class Pool(WorkerPool):
                 target=run_cron, args=(self.config,), name="cron", daemon=True
             )
             self.cron.start()
+        lane_wanted = respawn and self.lane_queues and self.status != self.Status.STOPPED
+        if lane_wanted and (self.lane is None or not self.lane.is_alive()):
+            self.start_lane()
+
+    def start_lane(self) -> None:
+        """The worker of `lane_queues` (webhook deliveries): one process of its own, beside the
+        task workers, so a slow receiver holds this process and never a task worker."""
+        if self.lane is not None:
+            log.warning("delivery worker died (exit %s); restarting it", self.lane.exitcode)
+        name = f"lane-{os.getpid()}-{time.monotonic_ns()}"
+        self.lane = multiprocessing.get_context("fork").Process(
+            target=run_worker,
+            args=(name, self.lane_queues, self._connection_class, self._pool_class, self._pool_kwargs),
+            kwargs={
+                "burst": False,
+                "logging_level": self.config.LOG_LEVEL,
+                "worker_class": self.worker_class,
+            },
+            name=f"worker {name} ({','.join(self.lane_queues)})",
+        )
+        self.lane.start()
 
     def handle_dead_worker(self, worker_data) -> None:
         super().handle_dead_worker(worker_data)
@@ -143,6 +171,9 @@ class Pool(WorkerPool):
 
     def stop_workers(self) -> None:
         super().stop_workers()
+        if self.lane is not None and self.lane.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.lane.pid, signal.SIGINT)  # warm: the delivery in progress finishes
         if self.cron is not None and self.cron.is_alive():
             self.cron.terminate()
 
@@ -233,12 +264,20 @@ def main(config: Config | None = None) -> None:
     config.validate()
     logs.configure(config.LOG_LEVEL, config.LOG_FORMAT)
     queue_names = config.WORKER_QUEUES or list(queues.ALL_QUEUES)
+    lane = [q for q in queues.LANE_QUEUES if q in queue_names] if config.WORKER_WEBHOOK_LANE else []
+    if lane and len(lane) < len(queue_names):
+        queue_names = [q for q in queue_names if q not in lane]
+    else:
+        lane = []
     pool = Pool(
         queue_names,
         connection=Redis.from_url(config.REDIS_URL),
         num_workers=default_process_count(config),
         worker_class=AppWorker,
         config=config,
+        lane_queues=lane,
     )
     log.info("starting %d worker process(es) on queues %s", pool.num_workers, ",".join(queue_names))
+    if lane:
+        log.info("starting 1 worker process on queues %s", ",".join(lane))
     pool.start(logging_level=config.LOG_LEVEL)

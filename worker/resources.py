@@ -17,6 +17,7 @@ from shared.config import Config
 log = logging.getLogger(__name__)
 
 _session = None
+_hd_session = None
 
 
 def default_process_count(config: Config) -> int:
@@ -51,15 +52,36 @@ def matting_session():
     return _session
 
 
+def hd_session():
+    """The process's HD (u2net) session; only processes serving the HD queue load it."""
+    global _hd_session
+    if _hd_session is None:
+        from .matting import load_hd_session
+
+        started = time.monotonic()
+        _hd_session = load_hd_session(settings().MODEL_DIR, inference_threads())
+        log.info("HD matting model loaded in %.2f s", time.monotonic() - started)
+    return _hd_session
+
+
 def preload(queue_names: Iterable[str]) -> None:
     """Load what the task types served on these queues need, before the first job arrives.
 
     A type this deployment cannot offer is skipped (the API refuses its tasks too), with a warning.
     """
-    for task_type in task_types.registry().on_queues(queue_names):
+    served = set(queue_names)
+    for task_type in task_types.registry().on_queues(served):
         reason = task_type.unavailable_reason(settings())
         if reason:
             log.warning("%s not preloaded: %s", task_type.name, reason)
             continue
-        for dotted in task_type.preload:
+        wanted = list(task_type.preload) if task_type.job.queue in served else []
+        for option in task_type.options:
+            if option.queue not in served:
+                continue
+            if not option.requires.met(settings()):
+                log.warning("%s %s not preloaded: %s", task_type.name, option.param, option.requires.reason)
+                continue
+            wanted.extend(option.preload)
+        for dotted in wanted:
             queues.resolve(dotted)()

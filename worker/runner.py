@@ -4,7 +4,8 @@ A job body receives a detached snapshot of its task (the session is closed befor
 and a progress callback; it returns the storage keys or URLs of its results, or raises
 `TaskRejected` for a failure that retrying cannot fix (bad input, refused content). Any other
 exception propagates to rq, which retries per the job spec and finally calls
-`worker.jobs.lifecycle.on_job_failure`.
+`worker.jobs.lifecycle.on_job_failure`. Whatever the body stored is deleted again unless the
+task succeeds (`shared.results`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared import lifecycle
+from shared import lifecycle, results
+from shared.app import storage
 from shared.db import db
 from shared.result_files import ResultFile
 
@@ -71,19 +73,27 @@ def run_task(task_id: str, body: JobBody) -> str:
             task.id, task.user_id, task.type, task.input_image_url, dict(task.params or {})
         )
         db.session.close()
+        results.discard(storage(), task_id)  # left by an attempt killed before it could clean up
         try:
-            results = body(snapshot, lambda pct: report_progress(task_id, pct))
+            stored = body(snapshot, lambda pct: report_progress(task_id, pct))
         except TaskRejected as exc:
             db.session.rollback()
             lifecycle.fail(task_id, exc.message)
             db.session.commit()
+            results.discard(storage(), task_id)
             log.info("task %s rejected: %s", task_id, exc.message)
             return "failed"
-        keys = [r.key if isinstance(r, ResultFile) else r for r in results]
-        files = [r.record() for r in results if isinstance(r, ResultFile)]
+        except BaseException:
+            # Crash, timeout or stop: what this attempt stored goes (a retry stores afresh).
+            db.session.rollback()
+            results.discard(storage(), task_id)
+            raise
+        keys = [r.key if isinstance(r, ResultFile) else r for r in stored]
+        files = [r.record() for r in stored if isinstance(r, ResultFile)]
         if lifecycle.succeed(task_id, keys, files):
             db.session.commit()
             return "success"
         db.session.rollback()
+        results.discard(storage(), task_id)
         log.info("task %s ended elsewhere (cancel or timeout); its results are discarded", task_id)
         return "discarded"

@@ -30,13 +30,15 @@ return 0
 
 
 @cache
-def _client(base_url: str, api_key: str) -> RunningHubClient:
-    return RunningHubClient(base_url, api_key)
+def _client(base_url: str, api_key: str, read_timeout: float) -> RunningHubClient:
+    return RunningHubClient(base_url, api_key, timeout=(5, read_timeout))
 
 
 def client() -> RunningHubClient:
     config = settings()
-    return _client(config.RUNNINGHUB_BASE_URL, config.RUNNINGHUB_API_KEY)
+    return _client(
+        config.RUNNINGHUB_BASE_URL, config.RUNNINGHUB_API_KEY, config.RUNNINGHUB_READ_TIMEOUT_SECONDS
+    )
 
 
 @cache

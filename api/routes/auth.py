@@ -13,10 +13,10 @@ from shared.db import db
 from shared.errors import BadRequest, Unauthorized
 from shared.models import User
 
-from .. import login_throttle
 from ..auth import bearer_token, current_user, require_login_token, token_claims
 from ..body import load_body
 from ..extensions import rate_limiter
+from ..login_throttle import bucket, check_not_locked, record_failure, record_success
 from ..ratelimit import client_address
 from ..schemas.auth import LoginSchema, PasswordChangeSchema, RegisterSchema, dump_user
 
@@ -65,15 +65,15 @@ def register():
 @rate_limiter.limit(_login_limit, key=client_address)
 def login():
     data = load_body(login_schema)
-    throttle = login_throttle.bucket(data["email"], client_address())
-    login_throttle.check_not_locked(throttle)
+    throttle = bucket(data["email"], client_address())
+    check_not_locked(throttle)
     user = users.authenticate(data["email"], data["password"])
     if user is None:
-        login_throttle.record_failure(throttle)
+        record_failure(throttle)
         raise Unauthorized("wrong email or password")
     tokens = _new_session(user)
     db.session.commit()
-    login_throttle.record_success(throttle, data["email"], client_address())
+    record_success(throttle, data["email"], client_address())
     return jsonify(success=True, data=tokens)
 
 

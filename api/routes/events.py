@@ -18,10 +18,11 @@ from shared import events, tasks
 from shared.app import redis_client, storage
 from shared.db import db
 from shared.errors import Unauthorized
-from shared.models import TERMINAL_STATUSES, User
+from shared.models import TERMINAL_STATUSES, Task, User
 from shared.schemas import task_document
 
 from ..auth import account_of, current_user
+from ..streams import open_slot
 
 bp = Blueprint("events", __name__, url_prefix="/api/task")
 
@@ -43,6 +44,19 @@ def _stream_user() -> User:
 def stream(task_id: str):
     user = _stream_user()
     task = tasks.get_owned(task_id, user.id)
+    release = open_slot(user.id)
+    try:
+        response = _stream_response(task)
+    except BaseException:
+        release()
+        raise
+    # The server closes the response when the stream ends or the client goes away.
+    response.call_on_close(release)
+    return response
+
+
+def _stream_response(task: Task) -> Response:
+    task_id = task.id
     config = current_app.config
     heartbeat = config["SSE_HEARTBEAT_SECONDS"]
     max_seconds = config["SSE_MAX_SECONDS"]

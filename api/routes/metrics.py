@@ -1,4 +1,7 @@
-"""Prometheus metrics at /metrics, behind `METRICS_TOKEN` (Bearer) when one is configured."""
+"""Prometheus metrics at /metrics, behind `METRICS_TOKEN` (Bearer) when one is configured.
+
+Limited to `RATELIMIT_ADMIN` per client address (shared with /rq), so guessing the token is slow.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,15 @@ from rq import Queue
 from shared import metrics, queues, task_types
 from shared.app import redis_client
 
+from ..extensions import rate_limiter
 from ..observability import http_metrics
+from ..ratelimit import admin_limit, by_address
 
 bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
+@rate_limiter.limit(admin_limit, key=by_address, scope="admin")
 def show():
     token = current_app.config["METRICS_TOKEN"]
     offered = request.headers.get("Authorization", "").removeprefix("Bearer ")

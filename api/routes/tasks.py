@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import Row
 
-from shared import events, inputs, lifecycle, queues, task_types, tasks, uploads, webhooks
+from shared import events, inputs, lifecycle, queues, results, task_types, tasks, uploads, webhooks
 from shared.app import redis_client, storage
-from shared.archive import results_zip
+from shared.archive import result_entries, stream_zip
 from shared.db import db
-from shared.errors import Conflict, Unavailable
+from shared.errors import BadRequest, Conflict, Unavailable
 from shared.models import Task
 from shared.schemas import task_document
 
@@ -56,7 +56,7 @@ def list_types():
 @rate_limiter.limit(_create_limit, scope="create")
 def create():
     data = load_body(create_schema)
-    _require_offered(data["type"])
+    _require_offered(data["type"], data["params"])
     key = tasks.check_idempotency_key(request.headers.get("Idempotency-Key"))
     allow_private = current_app.config["ALLOW_PRIVATE_URLS"]
     upload_key = inputs.own_key(data["inputImageUrl"], storage())
@@ -109,13 +109,15 @@ def detail(task_id: str):
 
 @bp.put("/<task_id>/status")
 def update_status(task_id: str):
-    data = load_body(status_schema)
     require_internal_caller()
+    data = load_body(status_schema)
     tasks.get_any(task_id)
     if not lifecycle.transition(task_id, data["status"], data["resultUrls"], data["errorMessage"]):
         db.session.rollback()
         raise Conflict(f"illegal status transition to {data['status']!r}")
     db.session.commit()
+    if data["status"] == "failed":
+        results.discard(storage(), task_id)
     return jsonify(success=True, message="status updated")
 
 
@@ -129,6 +131,7 @@ def cancel(task_id: str):
         )
     db.session.commit()
     queues.cancel_job(redis_client(), task.id)
+    results.discard(storage(), task.id)
     task_type = task_types.get(task.type)
     if task_type.cancel_job:
         queues.enqueue_follow_up(redis_client(), task_type.cancel_job, task.id, queue=task_type.job.queue)
@@ -143,7 +146,7 @@ def retry(task_id: str):
     task = tasks.get_owned(task_id, user.id)
     if task.status != "failed":
         raise Conflict("only failed tasks can be retried")
-    _require_offered(task.type)
+    _require_offered(task.type, dict(task.params or {}))
     return _create(
         user.id, task.type, task.input_image_url, dict(task.params or {}), None, webhook_url=task.webhook_url
     )
@@ -151,23 +154,29 @@ def retry(task_id: str):
 
 @bp.get("/<task_id>/download")
 def download(task_id: str):
-    """All results of the caller's task as one zip."""
+    """All results of the caller's task as one zip, streamed while it is built."""
     task = tasks.get_owned(task_id, current_user().id)
     keys = [k for k in task.result_urls or [] if not k.startswith(("http://", "https://"))]
     if task.status != "success" or not keys:
         raise Conflict("task has no downloadable results yet")
-    archive = results_zip(storage(), keys)
-    return send_file(
-        archive, mimetype="application/zip", as_attachment=True, download_name=f"task-{task.id}.zip"
+    return Response(
+        stream_zip(storage(), result_entries(keys)),
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="task-{task.id}.zip"'},
     )
 
 
-def _require_offered(name: str) -> None:
-    """Refuse a type this server cannot run now (its requirements unmet, or no longer registered)."""
+def _require_offered(name: str, params: dict) -> None:
+    """Refuse a type this server cannot run now (its requirements unmet, or no longer registered),
+    and an option it does not have (a client mistake: 4001, with what to send instead)."""
     task_type = task_types.registry().find(name)
-    reason = task_type.unavailable_reason(current_app.extensions["settings"]) if task_type else "unknown type"
+    config = current_app.extensions["settings"]
+    reason = task_type.unavailable_reason(config) if task_type else "unknown type"
     if reason:
         raise Unavailable(f"{name} is not available: {reason}")
+    option = task_type.unavailable_option(params, config)
+    if option:
+        raise BadRequest(option, details={"params": [option]})
 
 
 def _create(
@@ -182,10 +191,16 @@ def _create(
     # A repeated key conflicts on the idempotency record's primary key; create_task then replays.
     idempotency = (key, tasks.request_fingerprint(raw)) if key else None
     created = tasks.create_task(
-        user_id, task_type, url, params, webhook_url=webhook_url, idempotency=idempotency
+        user_id,
+        task_type,
+        url,
+        params,
+        webhook_url=webhook_url,
+        idempotency=idempotency,
+        active_limit=current_app.config["MAX_ACTIVE_TASKS_PER_USER"],
     )
     if not created.replayed:
-        _enqueue(created.task_id, created.task_type)
+        _enqueue(created.task_id, created.task_type, params)
     response = jsonify(created.body)
     response.status_code = created.status_code
     if created.replayed:
@@ -193,7 +208,7 @@ def _create(
     return response
 
 
-def _enqueue(task_id: str, task_type: str) -> None:
+def _enqueue(task_id: str, task_type: str, params: dict) -> None:
     """Enqueue and announce after commit, in one Redis round trip.
 
     If Redis is down the task stays pending and the reconciler enqueues it.
@@ -204,7 +219,7 @@ def _enqueue(task_id: str, task_type: str) -> None:
             redis_client(),
             task_id,
             task_type,
-            task_types.get(task_type).job_spec(current_app.config["JOB_OVERRIDES"]),
+            task_types.get(task_type).job_spec(current_app.config["JOB_OVERRIDES"], params),
             current_app.config["RETRY_DELAY_FACTOR"],
             also=lambda pipe: events.announce(pipe, [created]),
         )
@@ -214,7 +229,8 @@ def _enqueue(task_id: str, task_type: str) -> None:
 
 def _queue_position(task: Task | Row) -> int | None:
     try:
-        return queues.queue_position(redis_client(), task.id, task_types.get(task.type).job.queue)
+        queue = task_types.get(task.type).queue_for(task.params)
+        return queues.queue_position(redis_client(), task.id, queue)
     except Exception:
         log.warning("queue position unavailable for task %s", task.id, exc_info=True)
         return None

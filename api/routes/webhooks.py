@@ -6,7 +6,7 @@ import hmac
 import logging
 
 from flask import Blueprint, abort, current_app, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shared import queues, task_types, webhooks
 from shared.app import redis_client
@@ -14,6 +14,7 @@ from shared.db import db
 from shared.models import Task
 
 from ..auth import current_user
+from ..body import limit_to_json
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def runninghub(secret: str):
     expected = current_app.config["RUNNINGHUB_WEBHOOK_SECRET"]
     if not expected or not hmac.compare_digest(expected.encode(), secret.encode()):
         abort(404)
+    limit_to_json()
     try:
         body = request.get_json(silent=True)
     except RecursionError:
@@ -56,9 +58,28 @@ def runninghub(secret: str):
         return jsonify(success=True, data={"accepted": False})
     task_id = db.session.scalar(
         select(Task.id).where(Task.external_id == external_id, Task.status == "processing")
-    )
+    ) or _adopt(external_id, request.args.get("task", ""))
     db.session.close()
     redis = redis_client()
     if task_id and redis.set(f"shopimage:webhook:{external_id}", "1", nx=True, ex=3600):
         queues.enqueue_follow_up(redis, task_types.MODEL_PHOTOS_COLLECT, task_id)
     return jsonify(success=True, data={"accepted": bool(task_id)})
+
+
+def _adopt(external_id: str, task_id: str) -> str | None:
+    """A callback for a RunningHub task we never learnt the id of (its create timed out) names our
+    task in the URL: record the id on that task if it has none yet, so we collect this render
+    instead of paying for a second one. The collect job still confirms it with RunningHub."""
+    if not task_id:
+        return None
+    adopted = db.session.scalar(
+        update(Task)
+        .where(Task.id == task_id[:64], Task.status == "processing", Task.external_id.is_(None))
+        .values(external_id=external_id)
+        .returning(Task.id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if adopted:
+        log.warning("adopted RunningHub task %s for task %s after a timed-out create", external_id, adopted)
+    return adopted

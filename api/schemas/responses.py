@@ -111,6 +111,14 @@ class TaskOutputsSchema(Schema):
     names = fields.List(fields.String(), required=True, metadata={"description": "output names, in order"})
 
 
+class TaskOptionSchema(Schema):
+    """A boolean param with needs of its own (basic_clean's `hd`): whether this server has it."""
+
+    param = fields.String(required=True)
+    available = fields.Boolean(required=True)
+    unavailableReason = fields.String(required=True, allow_none=True)
+
+
 class TaskTypeSchema(Schema):
     name = fields.String(required=True)
     available = fields.Boolean(required=True)
@@ -119,6 +127,7 @@ class TaskTypeSchema(Schema):
         fields.Nested(TaskParamSchema), required=True, metadata={"description": "in form order"}
     )
     outputs = fields.List(fields.Nested(TaskOutputsSchema), required=True)
+    options = fields.List(fields.Nested(TaskOptionSchema), required=True)
 
 
 class TaskTypesSchema(Schema):

@@ -40,6 +40,7 @@ SETTINGS = {
     "RATELIMIT_CREATE": "100000/minute",
     "RATELIMIT_AUTHENTICATED": "100000/minute",
     "RATELIMIT_ANONYMOUS": "100000/minute",
+    "RATELIMIT_ADMIN": "100000/minute",
 }
 POSITIVE_REJECTED = {
     "POST /api/uploads": "the file must really be a JPEG, PNG or WebP: no schema can say that of bytes",

@@ -359,3 +359,36 @@ def test_create_replay_refusal_list_and_detail_on_sqlite(tmp_path, redis):
         assert quota.audit() == []
         db.session.remove()
         db.engine.dispose()
+
+
+def test_active_limit_refuses_before_any_charge(app, client, auth, make_user):
+    """Cancel refunds, so a create → cancel loop is free: what one user may have queued is capped."""
+    app.config["MAX_ACTIVE_TASKS_PER_USER"] = 2
+    user = make_user(quota=5)
+    headers = auth.headers(user)
+    keyed = {**headers, "Idempotency-Key": "first"}
+    first = create(client, keyed).get_json()["data"]["taskId"]
+    create(client, headers)
+
+    body = error(create(client, headers), 429, 1005)
+    assert "limit is 2" in body["message"] and body["details"] == {"limit": 2, "active": 2}
+    assert balance(user.id) == 3
+    assert db.session.scalar(select(func.count()).select_from(Task)) == 2
+    replay = create(client, keyed)  # a replay is not a new task: it is answered as before
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+
+    assert client.post(f"/api/task/{first}/cancel", headers=headers).status_code == 200
+    assert create(client, headers).status_code == 201
+    assert balance(user.id) == 3
+    assert quota.audit() == []
+
+
+def test_active_limit_holds_under_concurrent_creates(app, auth, make_user):
+    app.config["MAX_ACTIVE_TASKS_PER_USER"] = 3
+    user = make_user(quota=20)
+    headers = auth.headers(user)
+    responses = _concurrently(app, 16, lambda _: create(app.test_client(), headers))
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(201) == 3 and codes.count(429) == 13
+    assert balance(user.id) == 17
+    assert quota.audit() == []

@@ -254,3 +254,22 @@ def test_empty_quota_is_explained_and_tokens_refresh(page, live_server, make_use
     page.click("#sign-out")
     expect(page.locator("#auth-submit")).to_be_visible()
     assert page.evaluate("localStorage.getItem('shopimage.auth')") is None
+
+
+def test_hd_choice_is_sent_and_shown(page, live_server, make_user):
+    """No worker runs here: only what the console sends and shows is checked."""
+    from shared.db import db
+    from shared.models import Task
+
+    make_user("hd@example.com", quota=2)
+    sign_in(page, "hd@example.com")
+    page.fill("#url-input", f"{live_server.url}/hd.png")
+    page.click("text=使用链接")
+    page.click("label.type-card:has(input[value=basic_clean])")
+    expect(page.locator("label[for=hd]")).to_contain_text("较慢")
+    page.check("#hd")
+    page.click("#submit-task")
+    task_id = task_id_from(page)
+    expect(page.locator("text=高清边缘")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.get(Task, task_id).params == {"template": "all", "hd": True}

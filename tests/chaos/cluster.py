@@ -436,6 +436,7 @@ def stack_env(cluster: Cluster, db_name: str, tmp: Path, **overrides: str) -> di
         "RATELIMIT_CREATE": "100000/minute",
         "RATELIMIT_AUTHENTICATED": "100000/minute",
         "RATELIMIT_ANONYMOUS": "100000/minute",
+        "MAX_ACTIVE_TASKS_PER_USER": "100000",
     }
     settings.update(overrides)
     return test_env(**settings)

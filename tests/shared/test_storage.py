@@ -568,3 +568,26 @@ def test_factory_reads_the_presign_flag(value, expected):
 def test_factory_fails_fast_on_bad_settings(settings, message):
     with pytest.raises(ValueError, match=message):
         storage_from_settings(settings)
+
+
+def test_list_keys_lists_one_folder_and_discard_empties_it(storage):
+    from shared import results
+
+    storage.put("tasks/t1/a1/matting.png", b"one", "image/png")
+    storage.put("tasks/t1/b2/enhanced.png", b"two", "image/png")
+    storage.put("tasks/t10/c3/matting.png", b"other task", "image/png")
+
+    assert storage.list_keys("tasks/t1/") == ["tasks/t1/a1/matting.png", "tasks/t1/b2/enhanced.png"]
+    assert storage.list_keys("tasks/none/") == []
+    assert results.discard(storage, "t1") == 2
+    assert storage.list_keys("tasks/t1/") == []
+    assert storage.list_keys("tasks/t10/") == ["tasks/t10/c3/matting.png"]
+
+
+def test_result_keys_are_not_predictable():
+    from shared import results
+
+    first, second = results.result_key("t1", "matting.png"), results.result_key("t1", "matting.png")
+    assert first != second
+    assert first.startswith("tasks/t1/") and first.endswith("/matting.png")
+    assert len(first.split("/")[2]) == 16

@@ -73,6 +73,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"x")
                 self.wfile.flush()
                 time.sleep(0.05)
+        elif name == "trickle-headers":
+            # A status line, then one header byte at a time: every read returns something, so no
+            # read timeout ever fires; only a deadline on the whole download ends it.
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(200):
+                self.wfile.write(b"X")
+                self.wfile.flush()
+                time.sleep(0.05)
         elif name == "huge-length":
             self.send_response(200)
             self.send_header("Content-Length", str(int(route[1]) * MB))
@@ -276,6 +284,17 @@ def test_trickling_body_hits_the_total_deadline(base):
 
     assert excinfo.value.message == "image download took longer than 0.5 s"
     assert time.monotonic() - started < 1.5
+
+
+def test_trickling_headers_hit_the_total_deadline(base):
+    """The total limit runs from the first byte, not from the end of the headers."""
+    started = time.monotonic()
+    with pytest.raises(FetchError) as excinfo:
+        fetch(f"{base}/trickle-headers", allow_private=True, read_timeout=2, total_timeout=0.5)
+
+    assert excinfo.value.message == "image download took longer than 0.5 s"
+    assert excinfo.value.retryable
+    assert time.monotonic() - started < 2
 
 
 def test_connect_timeout(base, monkeypatch):

@@ -13,7 +13,8 @@ from rq import Worker
 from sqlalchemy import func, select
 
 from api import create_app
-from shared import quota
+from shared import metrics, quota
+from shared.app import storage
 from shared.db import db
 from shared.models import QuotaLedger, Task
 from tests import standin_fixtures
@@ -246,3 +247,122 @@ def test_model_tasks_refused_before_quota_when_runninghub_is_not_configured(data
     )
     assert response.status_code == 503 and "RunningHub is not configured" in response.get_json()["message"]
     assert api.get("/api/quota", headers=headers).get_json()["data"]["quota"] == 1
+
+
+@pytest.mark.parametrize(
+    ("faults", "env", "status", "message"),
+    [
+        ({"status_answer": {"value": None}}, {}, "success", None),
+        ({"status_answer": {"value": "CANCEL"}, "fail_task": {"count": 1}}, {}, "failed", "AI 渲染失败"),
+        ({"answer_code": {"count": 3, "code": 1520, "on": ["create"]}}, {}, "success", None),
+        ({"answer_code": {"count": 2, "code": 1003, "on": ["status", "outputs"]}}, {}, "success", None),
+        ({"answer_code": {"count": 2, "code": 804, "on": ["status"]}}, {}, "success", None),
+        ({"answer_code": {"code": 423, "on": ["status"]}}, {}, "failed", "RunningHub 423"),
+        ({"answer_code": {"code": 1234, "on": ["status"]}}, {}, "failed", "RunningHub 1234"),
+        ({"null_while_running": {"count": 1}}, {}, "success", None),
+        ({"extra_outputs": {"count": 1}}, {"RUNNINGHUB_OUTPUT_NODE": "90"}, "success", None),
+        ({"fewer_outputs": {"count": 1, "keep": 0}}, {}, "failed", "没有产出图片"),
+    ],
+    ids=[
+        "no-status",
+        "cancel-status",
+        "user-concurrency-1520",
+        "rate-limit-1003",
+        "running-code-on-status",
+        "not-found-423",
+        "unknown-code",
+        "outputs-null-while-running",
+        "extra-outputs",
+        "no-outputs",
+    ],
+)
+def test_runninghub_real_answers_end_correctly(
+    client, auth, make_user, start_worker, standin, faults, env, status, message
+):
+    user = make_user(quota=1)
+    headers = auth.headers(user)
+    url = upload(client, headers)
+    standin.set_faults(faults)
+    task_id = create(client, headers, url)
+    worker = start_worker(**rh_env(standin, **env))
+    task = wait_for(lambda: finished(task_id), timeout=90, message=str(faults))
+    assert task.status == status, (task.error_message, worker.output()[-3000:])
+    if message:
+        assert message in task.error_message
+        assert refunds(task_id) == 1
+    else:
+        assert len(task.result_urls) == 12 and refunds(task_id) == 0
+        stored = Image.open(io.BytesIO(storage().get(task.result_urls[0])))
+        assert not {"prompt", "workflow"} & set(stored.info)  # no workflow or prompt handed out
+    assert standin.state()["creates"] == 1
+    assert quota.audit() == []
+
+
+def test_empty_balance_waits_and_alerts_instead_of_failing(
+    client, auth, make_user, start_worker, standin, redis
+):
+    user = make_user(quota=1)
+    headers = auth.headers(user)
+    url = upload(client, headers)
+    standin.set_faults({"answer_code": {"count": 3, "code": 416, "on": ["create"]}})
+    task_id = create(client, headers, url)
+    worker = start_worker(**rh_env(standin))
+    task = wait_for(lambda: finished(task_id), timeout=90, message="after the balance came back")
+    assert task.status == "success", (task.error_message, worker.output()[-3000:])
+    assert worker.output().count("RunningHub account balance is exhausted") == 3
+    assert 'shopimage_runninghub_errors_total{code="416"} 3' in list(metrics.render(redis))
+
+
+def test_rejected_prompt_is_cancelled_on_runninghub_and_fails_with_node_errors(
+    client, auth, make_user, start_worker, standin
+):
+    user = make_user(quota=1)
+    headers = auth.headers(user)
+    url = upload(client, headers)
+    standin.set_faults({"prompt_errors": {"count": 1}})
+    task_id = create(client, headers, url)
+    worker = start_worker(**rh_env(standin))
+    task = wait_for(lambda: finished(task_id), timeout=60, message="rejected prompt")
+    assert task.status == "failed", worker.output()[-3000:]
+    assert task.error_message.startswith("AI 工作流拒绝了输入：node 10 (LoadImage): Value not in list")
+    assert task.external_id  # the billed RunningHub task is on record
+    wait_for(lambda: standin.state()["cancels"] == 1, timeout=20, message="RunningHub cancel")
+    assert standin.state()["creates"] == 1 and refunds(task_id) == 1
+
+
+def test_create_timeout_adopts_the_started_task_instead_of_paying_twice(
+    client, auth, make_user, start_worker, start_live_server, runninghub_standin_factory
+):
+    # The render outlasts the retry delay, so only waiting for the callback avoids a second create.
+    standin = runninghub_standin_factory(render_seconds=6.0, workflows=WORKFLOWS)
+    user = make_user(quota=1)
+    headers = auth.headers(user)
+    url = upload(client, headers)
+    env = rh_env(standin, RUNNINGHUB_READ_TIMEOUT_SECONDS="1", RUNNINGHUB_CREATE_WAIT_SECONDS="60")
+    server = start_live_server(**env)
+    standin.set_faults({"create_then_slow": {"count": 1, "seconds": 3}})
+    task_id = create(client, headers, url)
+    worker = start_worker(**env, RUNNINGHUB_WEBHOOK_BASE_URL=server.url)
+    task = wait_for(lambda: finished(task_id), timeout=60, message="adopted task collected")
+    assert task.status == "success", (task.error_message, worker.output()[-3000:])
+    assert standin.state()["creates"] == 1 and len(task.result_urls) == 12  # one render paid for
+    assert "adopted RunningHub task" in server.log_path.read_text()
+
+
+def test_callback_before_the_create_answer_keeps_the_task(
+    client, auth, make_user, start_worker, start_live_server, standin
+):
+    user = make_user(quota=1)
+    headers = auth.headers(user)
+    url = upload(client, headers)
+    env = rh_env(standin, RUNNINGHUB_POLL_SECONDS="60")
+    server = start_live_server(**env)
+    # The render (1 s) ends and calls back before the create answers (3 s): the callback adopts the
+    # id first, and the create's own answer must not then cancel that same task.
+    standin.set_faults({"create_then_slow": {"count": 1, "seconds": 3}})
+    task_id = create(client, headers, url)
+    worker = start_worker(**env, RUNNINGHUB_WEBHOOK_BASE_URL=server.url)
+    task = wait_for(lambda: finished(task_id), timeout=60, message="collected")
+    assert task.status == "success", (task.error_message, worker.output()[-3000:])
+    state = standin.state()
+    assert (state["creates"], state["cancels"]) == (1, 0)

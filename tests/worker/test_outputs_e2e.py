@@ -165,5 +165,5 @@ def test_webp_colour_shadow_max_bytes_and_the_unchanged_default(client, auth, ma
     task = done["too big"]["task"]
     assert task.status == "failed" and "above maxBytes 10000" in task.error_message
     assert refunds(task.id) == 1 and task.result_urls == []
-    assert not storage().exists(f"tasks/{task.id}/white-bg.jpg")
+    assert storage().list_keys(f"tasks/{task.id}/") == []
     assert quota.audit() == []

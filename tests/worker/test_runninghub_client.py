@@ -15,21 +15,27 @@ import pytest
 import requests
 from PIL import Image
 
+from shared import metrics
 from shared.workflows import WorkflowConfigError, load_workflows, parse_workflows
 from tests import standin_fixtures
 from tests.standin_fixtures import WORKFLOWS_EXAMPLE
 from worker.runninghub import (
     ERRORS,
     ConfigError,
+    CreateUncertain,
     FileTooLarge,
     NotFound,
+    OutOfBalance,
     Output,
+    PromptRejected,
     RetryLater,
     RunningHubClient,
     RunningHubError,
     StillRunning,
     TaskFailed,
     parse_webhook,
+    report,
+    select_images,
 )
 
 runninghub_standin = standin_fixtures.runninghub_standin
@@ -159,7 +165,116 @@ def test_outputs_while_unfinished_then_cancel(runninghub_standin_factory):
 def test_account_status(runninghub_standin):
     account = client_for(runninghub_standin).account_status()
     assert set(account) >= {"remainCoins", "currentTaskCounts", "remainMoney", "currency", "apiType"}
-    assert account["currentTaskCounts"] == "0"
+    assert account["currentTaskCounts"] == "0" and account["remainCoins"] is None
+
+
+# --- RunningHub as it really answers -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["CREATE", "CANCEL", "", None, "PAUSED"])
+def test_unknown_or_empty_status_is_not_an_error(runninghub_standin, value):
+    client = client_for(runninghub_standin)
+    task_id = start_task(client)
+    runninghub_standin.set_faults({"status_answer": {"count": 1, "value": value}})
+    assert client.status(task_id) == (value or "")
+    assert client.status(task_id) in ("QUEUED", "RUNNING", "SUCCESS")  # the fault was for one call
+
+
+@pytest.mark.parametrize(
+    ("code", "error"), [(423, NotFound), (1234, RunningHubError)], ids=["task-not-found", "unknown"]
+)
+def test_not_found_and_unknown_codes_fail_with_the_code(runninghub_standin, code, error):
+    client = client_for(runninghub_standin)
+    task_id = start_task(client)
+    runninghub_standin.set_faults({"answer_code": {"count": 1, "code": code, "on": ["status"]}})
+    with pytest.raises(error) as raised:
+        client.status(task_id)
+    assert type(raised.value) is error and raised.value.decision == "fail"
+    assert f"code={code}" in str(raised.value) and raised.value.task_id is None
+
+
+def test_out_of_balance_alerts_an_operator(runninghub_standin, redis, caplog):
+    client = client_for(runninghub_standin)
+    file_name = client.upload(png_bytes(), "p.png")
+    runninghub_standin.set_faults({"answer_code": {"count": 1, "code": 416, "on": ["create"]}})
+    with pytest.raises(OutOfBalance) as raised:
+        client.create(WORKFLOW_ID, [{"nodeId": "10", "fieldName": "image", "fieldValue": file_name}])
+    assert raised.value.decision == "retry"
+    with caplog.at_level("ERROR", logger="worker.runninghub"):
+        report(raised.value, redis)
+    assert any(r.levelname == "ERROR" and "balance" in r.getMessage() for r in caplog.records)
+    assert 'shopimage_runninghub_errors_total{code="416"} 1' in list(metrics.render(redis))
+
+
+def test_prompt_errors_keep_the_started_task(runninghub_standin):
+    client = client_for(runninghub_standin)
+    runninghub_standin.set_faults({"prompt_errors": {"count": 1}})
+    with pytest.raises(PromptRejected) as raised:
+        start_task(client)
+    rejected = raised.value
+    assert rejected.task_id and rejected.decision == "fail"
+    assert rejected.user_message == (
+        "AI 工作流拒绝了输入：node 10 (LoadImage): Value not in list: image: 'stand-in.png' not in []"
+    )
+    assert client.status(rejected.task_id) in ("QUEUED", "RUNNING")  # it exists and is billed
+    client.cancel(rejected.task_id)
+    assert client.status(rejected.task_id) == "FAILED"
+
+
+def test_outputs_null_while_running_is_still_running(runninghub_standin_factory):
+    standin = runninghub_standin_factory(render_seconds=1.5)
+    standin.set_faults({"null_while_running": {"count": 1}})
+    client = client_for(standin)
+    task_id = start_task(client)
+    with pytest.raises(StillRunning) as raised:
+        client.outputs(task_id)
+    assert raised.value.code == 0 and raised.value.decision == "wait"
+    wait_for(lambda: finished(client, task_id))
+    assert len(client.outputs(task_id)) == 12
+
+
+def test_outputs_selected_by_image_type_and_node(runninghub_standin):
+    client = client_for(runninghub_standin)
+    runninghub_standin.set_faults({"extra_outputs": {"count": 1}})
+    extra = start_task(client)
+    runninghub_standin.set_faults({"fewer_outputs": {"count": 1, "keep": 0}})
+    empty = start_task(client)
+    wait_for(lambda: finished(client, extra) and finished(client, empty))
+    outputs = client.outputs(extra)
+    assert [o.file_type for o in outputs].count("txt") == 1 and len(outputs) == 14
+    assert len(select_images(outputs)) == 13  # the preview is an image too
+    assert [o.node_id for o in select_images(outputs, "90")] == ["90"] * 12
+    assert client.outputs(empty) == []  # finished with nothing: not an error, and not "running"
+
+
+def test_images_carry_no_workflow_metadata(runninghub_standin):
+    client = client_for(runninghub_standin)
+    ours = start_task(client)
+    file_name = client.upload(png_bytes(), "p.png")
+    nodes = [{"nodeId": "10", "fieldName": "image", "fieldValue": file_name}]
+    raw = requests.post(  # what a client that leaves addMetadata out gets
+        f"{runninghub_standin.base_url}/task/openapi/create",
+        json={"apiKey": client.api_key, "workflowId": WORKFLOW_ID, "nodeInfoList": nodes},
+        timeout=10,
+    ).json()["data"]["taskId"]
+    wait_for(lambda: finished(client, ours) and finished(client, raw))
+
+    def text_chunks(task_id: str) -> dict:
+        image = Image.open(io.BytesIO(requests.get(client.outputs(task_id)[0].file_url, timeout=10).content))
+        return {k: v for k, v in image.info.items() if k in ("prompt", "workflow")}
+
+    assert set(text_chunks(raw)) == {"prompt", "workflow"}
+    assert text_chunks(ours) == {}
+
+
+def test_create_read_timeout_is_uncertain(runninghub_standin):
+    client = client_for(runninghub_standin, timeout=(5, 0.5))
+    file_name = client.upload(png_bytes(), "p.png")
+    runninghub_standin.set_faults({"create_then_slow": {"count": 1, "seconds": 2}})
+    with pytest.raises(CreateUncertain) as raised:
+        client.create(WORKFLOW_ID, [{"nodeId": "10", "fieldName": "image", "fieldValue": file_name}])
+    assert raised.value.decision == "retry"
+    assert runninghub_standin.state()["creates"] == 1  # the task exists although we never got its id
 
 
 def test_nineteen_digit_ids_stay_strings(runninghub_standin_factory, webhook_receiver):
@@ -188,7 +303,11 @@ def test_nineteen_digit_ids_stay_strings(runninghub_standin_factory, webhook_rec
         ({"instance_maxed": {"count": 1}}, RetryLater, 415),
         ({"server_error": {"count": 1, "on": ["create"]}}, RetryLater, 500),
         ({"server_error": {"count": 1, "http": 502}}, RetryLater, None),
-        ({"prompt_errors": {"count": 1}}, ConfigError, 433),
+        ({"answer_code": {"count": 1, "code": 1520, "on": ["create"]}}, RetryLater, 1520),
+        ({"answer_code": {"count": 1, "code": 1003, "on": ["create"]}}, RetryLater, 1003),
+        ({"answer_code": {"count": 1, "code": 414, "on": ["create"]}}, OutOfBalance, 414),
+        ({"answer_code": {"count": 1, "code": 416, "on": ["create"]}}, OutOfBalance, 416),
+        ({"prompt_errors": {"count": 1}}, PromptRejected, 433),
     ],
 )
 def test_create_faults(runninghub_standin, faults, error, code):
@@ -245,6 +364,7 @@ def test_slow_answer_times_out_as_retry_later(runninghub_standin):
     runninghub_standin.set_faults({"slow": {"count": 1, "seconds": 2, "on": ["accountStatus"]}})
     with pytest.raises(RetryLater) as raised:
         client_for(runninghub_standin, timeout=(5, 0.3)).account_status()
+    assert type(raised.value) is RetryLater  # only a create that timed out may have started a task
     assert raised.value.code is None and "Timeout" in raised.value.msg
 
 
@@ -265,6 +385,7 @@ def test_failed_task(runninghub_standin):
         client.outputs(task_id)
     failed = raised.value
     assert failed.code == 805 and failed.decision == "fail" and failed.task_id == task_id
+    assert isinstance(json.loads(failed.failed_reason["traceback"]), list)  # a JSON string, as sent
     assert set(failed.failed_reason) == {
         "node_id",
         "node_name",
@@ -357,6 +478,11 @@ def test_every_documented_code_has_a_decision():
         809: "fail",
         813: "wait",
         814: "retry",
+        414: "retry",
+        416: "retry",
+        423: "fail",
+        1003: "retry",
+        1520: "retry",
     }
 
 

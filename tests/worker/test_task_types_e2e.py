@@ -115,6 +115,7 @@ def test_the_third_type_is_listed_with_its_params_and_outputs(client):
             },
         ],
         "outputs": [{"params": {}, "names": ["thumb-128-plain.png"]}],
+        "options": [],
     }
     # Not configured here: listed, marked unavailable with the reason.
     assert listed["model_pose12"]["available"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared import results
 from shared.app import settings, storage
 from shared.output_params import resolve
 from shared.result_files import ResultFile
@@ -9,7 +10,7 @@ from shared.result_files import ResultFile
 from ..inputs import load_input_image
 from ..outputs import OutputTooLarge, describe
 from ..pipeline import STAGES, run_basic_clean
-from ..resources import matting_session
+from ..resources import hd_session, matting_session
 from ..runner import Progress, TaskRejected, TaskSnapshot, run_task
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -20,7 +21,7 @@ def process_basic_clean(task_id: str) -> str:
 
 
 def basic_clean(task: TaskSnapshot, progress: Progress) -> list[ResultFile]:
-    """Decode → matting → white background → enhancement; store each output once under the task.
+    """Decode → matting → white background → enhancement; store each output under the task.
 
     An output that cannot fit the task's `maxBytes` fails the task (and refunds it).
     """
@@ -31,7 +32,7 @@ def basic_clean(task: TaskSnapshot, progress: Progress) -> list[ResultFile]:
         outputs = run_basic_clean(
             image,
             task.params.get("template", "all"),
-            matting_session(),
+            hd_session() if task.params.get("hd") else matting_session(),
             fill_ratio=settings().WHITE_BG_FILL_RATIO,
             on_stage=lambda _stage, percent: progress(percent),
             output=spec,
@@ -39,11 +40,11 @@ def basic_clean(task: TaskSnapshot, progress: Progress) -> list[ResultFile]:
     except OutputTooLarge as exc:
         raise TaskRejected(str(exc)) from None
     store = storage()
-    results = []
+    stored = []
     for name, data in outputs:
-        key = f"tasks/{task.id}/{name}"
+        key = results.result_key(task.id, name)
         info = describe(data)
         store.put(key, data, CONTENT_TYPES[info["format"]])
         upscaled = max(info["width"], info["height"]) > max(image.size)
-        results.append(ResultFile(key, upscaled=spec is not None and upscaled, **info))
-    return results
+        stored.append(ResultFile(key, upscaled=spec is not None and upscaled, **info))
+    return stored

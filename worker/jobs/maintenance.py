@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from shared import lifecycle, queues, sessions, task_types, tasks, uploads
+from shared import lifecycle, queues, results, sessions, task_types, tasks, uploads
 from shared.app import redis_client, settings, storage
 from shared.db import db, utcnow
 from shared.models import ACTIVE_STATUSES, Task
@@ -26,6 +26,7 @@ def sweep_timeouts() -> list[str]:
         db.session.close()
         for task_id in failed:
             queues.cancel_job(redis_client(), task_id)
+            results.discard(storage(), task_id)
             task_type = task_types.registry().find(types[task_id])
             if task_type is not None and task_type.cancel_job:
                 queues.enqueue_follow_up(
@@ -45,19 +46,19 @@ def reconcile_tasks() -> list[str]:
         config = settings()
         cutoff = utcnow() - timedelta(seconds=config.RECONCILE_GRACE_SECONDS)
         rows = db.session.execute(
-            select(Task.id, Task.type)
+            select(Task.id, Task.type, Task.params)
             .where(Task.status.in_(ACTIVE_STATUSES), Task.updated_at < cutoff)
             .limit(1000)
         ).all()
         db.session.close()
         redis = redis_client()
         requeued = []
-        for task_id, task_type in rows:
+        for task_id, task_type, params in rows:
             known = task_types.registry().find(task_type)
             if known is None:
                 log.warning("task %s has unknown type %r; left to the sweeper", task_id, task_type)
             elif not queues.job_is_alive(redis, task_id):
-                spec = known.job_spec(config.JOB_OVERRIDES)
+                spec = known.job_spec(config.JOB_OVERRIDES, params)
                 queues.enqueue_task(redis, task_id, task_type, spec, config.RETRY_DELAY_FACTOR)
                 requeued.append(task_id)
         if requeued:

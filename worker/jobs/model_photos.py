@@ -6,8 +6,10 @@ submit (short job) → RunningHub renders → webhook or delayed poll → collec
   (`RUNNINGHUB_MAX_CONCURRENCY`); a task that finds it full stays `pending` and is re-scheduled.
 - The RunningHub task id is committed on our task right after RunningHub accepts it, so a
   restarted worker resumes polling instead of submitting twice.
-- "Try again later" answers (421, 415, 5xx, transport errors) re-schedule; they never fail a task.
-  The timeout sweeper bounds how long a task can wait.
+- "Try again later" answers (421, 415, 1520, 1003, 5xx, transport errors, and an empty balance,
+  which also alerts) re-schedule; they never fail a task. The timeout sweeper bounds the wait.
+- A create that timed out may have started a billed task: the task waits for that task's
+  callback (which names it) before submitting again.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 from rq import get_current_job
-from sqlalchemy import update
+from sqlalchemy import or_, update
 
-from shared import lifecycle, queues
+from shared import lifecycle, queues, results
 from shared.app import redis_client, settings, storage
 from shared.config import Config
 from shared.db import db, utcnow
@@ -32,7 +34,20 @@ from ..content import ContentRejected
 from ..fetch import FetchError
 from ..inputs import fetch_configured, load_input_image
 from ..runner import TaskRejected, TransientInputError
-from ..runninghub import RetryLater, RunningHubError, StillRunning, TaskFailed
+from ..runninghub import (
+    WAITING_STATUSES,
+    CreateUncertain,
+    PromptRejected,
+    RetryLater,
+    RunningHubError,
+    StillRunning,
+    TaskFailed,
+    create_uncertain,
+    mark_create_uncertain,
+    report,
+    select_images,
+    webhook_url,
+)
 from ..runninghub_access import acquire_slot, client, release_slot, workflows
 
 log = logging.getLogger(__name__)
@@ -69,6 +84,11 @@ def submit_model_pose12(task_id: str) -> str:
         if task.external_id:
             _follow_up(POLL, task_id)
             return "resumed"
+        if create_uncertain(redis_client(), task_id):
+            # Resubmitting now could start a second billed task; the webhook route adopts the
+            # first one's id if its callback names this task (see `webhook_url`).
+            _follow_up(SUBMIT, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
+            return "waiting for a timed-out create to report"
         if not acquire_slot(task_id):
             _follow_up(SUBMIT, task_id, delay=settings().RUNNINGHUB_RETRY_SECONDS)
             return "waiting for a RunningHub slot"
@@ -84,18 +104,50 @@ def submit_model_pose12(task_id: str) -> str:
         except TaskRejected as exc:
             _finish_failed(task_id, exc.message)
             return "failed"
+        except PromptRejected as exc:
+            # RunningHub started (and bills) the task although its inputs were rejected: keep its
+            # id on our task, stop it there, then fail ours with ComfyUI's node errors.
+            db.session.execute(
+                update(Task)
+                .where(Task.id == task_id)
+                .values(external_id=exc.task_id, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
+            log.error("RunningHub rejected the inputs of task %s (%s): %s", task_id, exc.task_id, exc.msg)
+            try:
+                client().cancel(exc.task_id)
+            except RunningHubError as cancel_error:
+                log.error("could not cancel RunningHub task %s: %s", exc.task_id, cancel_error)
+            _finish_failed(task_id, exc.user_message)
+            return "failed"
+        except CreateUncertain as exc:
+            report(exc, redis_client())
+            log.warning(
+                "RunningHub create for task %s timed out (%s); waiting for its callback", task_id, exc
+            )
+            mark_create_uncertain(redis_client(), task_id, settings().RUNNINGHUB_CREATE_WAIT_SECONDS)
+            _follow_up(SUBMIT, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
+            return "create timed out; waiting"
         except RetryLater as exc:
+            report(exc, redis_client())
             release_slot(task_id)
             log.warning("RunningHub busy for task %s (%s); retrying later", task_id, exc)
             _follow_up(SUBMIT, task_id, delay=settings().RUNNINGHUB_RETRY_SECONDS)
             return "retry later"
-        db.session.execute(
+        stored = db.session.execute(
             update(Task)
-            .where(Task.id == task_id)
+            .where(Task.id == task_id, or_(Task.external_id.is_(None), Task.external_id == external_id))
             .values(external_id=external_id, progress=20, updated_at=utcnow())
             .execution_options(synchronize_session=False)
-        )
+        ).rowcount
         db.session.commit()
+        if not stored:  # an earlier, timed-out create's task was adopted meanwhile: keep that one
+            log.warning("task %s already has a RunningHub task; cancelling %s", task_id, external_id)
+            try:
+                client().cancel(external_id)
+            except RunningHubError as exc:
+                log.error("could not cancel RunningHub task %s: %s", external_id, exc)
         _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
         return "submitted"
 
@@ -115,11 +167,9 @@ def _submit(task_id: str, url: str, params: dict) -> str:
             seed=secrets.randbelow(2**31),
         )
         config = settings()
-        webhook = (
-            f"{config.RUNNINGHUB_WEBHOOK_BASE_URL}/api/webhooks/runninghub/{config.RUNNINGHUB_WEBHOOK_SECRET}"
-        )
+        webhook = webhook_url(config.RUNNINGHUB_WEBHOOK_BASE_URL, config.RUNNINGHUB_WEBHOOK_SECRET, task_id)
         return rh.create(workflow_id, node_info, webhook_url=webhook)
-    except RetryLater:
+    except (RetryLater, PromptRejected):
         raise
     except TaskFailed as exc:
         raise TaskRejected(exc.user_message) from exc
@@ -138,11 +188,16 @@ def poll_model_pose12(task_id: str) -> str:
             return "skipped"
         try:
             status = client().status(external_id)
-        except RetryLater:
+        except (RetryLater, StillRunning) as exc:
+            report(exc, redis_client())
             status = "RETRY"
-        if status in ("SUCCESS", "FAILED"):
+        except RunningHubError as exc:
+            _finish_failed(task_id, f"AI 渲染状态查询失败（RunningHub {exc.code}: {exc.msg}）")
+            return "failed"
+        if status not in (*WAITING_STATUSES, "RETRY"):
+            # Ended, or a status we do not know (empty included): the outputs answer decides.
             _follow_up(COLLECT, task_id)  # its own job: the collect step shows as such in rq
-            return f"collecting ({status})"
+            return f"collecting ({status or 'no status'})"
         if status == "RUNNING":
             lifecycle.set_progress(task_id, 50)
             db.session.commit()
@@ -188,7 +243,8 @@ def _collect(task_id: str) -> str:
     except StillRunning:
         _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
         return "still running"
-    except RetryLater:
+    except RetryLater as exc:
+        report(exc, redis_client())
         _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_RETRY_SECONDS)
         return "retry later"
     except TaskFailed as exc:
@@ -198,11 +254,15 @@ def _collect(task_id: str) -> str:
     except RunningHubError as exc:
         _finish_failed(task_id, f"AI 渲染结果读取失败（RunningHub {exc.code}: {exc.msg}）")
         return "failed"
+    config = settings()
+    outputs = select_images(outputs, config.RUNNINGHUB_OUTPUT_NODE)
+    if not outputs:
+        _finish_failed(task_id, "AI 渲染结束但没有产出图片")
+        return "failed"
     lifecycle.set_progress(task_id, 80)
     db.session.commit()
     try:
         # Downloads wait on the network, not the CPU: fetch the twelve side by side.
-        config = settings()
         with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
             images = list(pool.map(lambda url: _download(url, config), [o.file_url for o in outputs]))
         queues.resolve(settings().CONTENT_CHECK)(images)
@@ -251,7 +311,7 @@ def _store(task_id: str, images: list[bytes]) -> list[str]:
     for number, data in enumerate(images, start=1):
         with Image.open(io.BytesIO(data)) as image:
             extension = {"JPEG": "jpg", "WEBP": "webp"}.get(image.format or "", "png")
-        key = f"tasks/{task_id}/pose-{number:02d}.{extension}"
+        key = results.result_key(task_id, f"pose-{number:02d}.{extension}")
         store.put(key, data, f"image/{'jpeg' if extension == 'jpg' else extension}")
         keys.append(key)
     return keys

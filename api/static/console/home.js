@@ -184,7 +184,9 @@ function renderNewTask(ctx) {
   if (!offered.some((type) => type.name === draft.type)) draft.type = offered.length ? offered[0].name : "";
   for (const type of types) {
     const values = (draft.params[type.name] ||= {});
-    for (const param of formParams(type)) if (!(param.name in values)) values[param.name] = param.default ?? "";
+    for (const param of formParams(type)) {
+      if (!(param.name in values)) values[param.name] = param.default ?? (param.type === "boolean" ? false : "");
+    }
   }
 
   const typeChoice = h(
@@ -259,7 +261,13 @@ function renderNewTask(ctx) {
         }
         const type = types.find((candidate) => candidate.name === draft.type);
         if (!type) return;
-        const params = { ...draft.params[type.name], ...(hasOutputs(type) ? outputParams() : {}) };
+        // A switch left off is not sent: the server's default (off) applies.
+        const params = {
+          ...Object.fromEntries(
+            Object.entries(draft.params[type.name]).filter(([name, value]) => !(value === false && isSwitch(type, name))),
+          ),
+          ...(hasOutputs(type) ? outputParams() : {}),
+        };
         const tooLong = formParams(type).find((p) => p.type === "string" && p.max !== null && String(params[p.name]).length > p.max);
         if (tooLong) {
           showError(t("new.tooLong", { field: paramLabel(tooLong.name), max: tooLong.max }));
@@ -354,15 +362,40 @@ function renderParams(type, values, extra) {
     update();
     return [h("label", { for: id(param) }, label(`new.${param.name}`, param.name), " ", counter), field];
   };
+  // A boolean is a switch; one whose option this server lacks (GET /api/task/types `options`) is not offered.
+  const check = (param) =>
+    h(
+      "label",
+      { class: "check", for: id(param) },
+      h("input", {
+        type: "checkbox",
+        id: id(param),
+        name: param.name,
+        checked: values[param.name] === true,
+        onchange: (event) => (values[param.name] = event.target.checked),
+      }),
+      " ",
+      label(`new.${param.name}`, param.name),
+    );
   const choices = formParams(type).filter((param) => param.allowed);
-  const texts = formParams(type).filter((param) => !param.allowed);
+  const texts = formParams(type).filter((param) => !param.allowed && param.type !== "boolean");
+  const checks = formParams(type).filter((param) => isSwitch(type, param.name) && optionOffered(type, param.name));
   return h(
     "div",
     { class: "params", id: `params-${type.name}` },
     choices.length > 1 ? h("div", { class: "row2" }, choices.map(choice)) : choices.map(choice),
+    checks.map(check),
     texts.map(text),
     extra,
   );
+}
+
+function isSwitch(type, name) {
+  return type.params.some((param) => param.name === name && param.type === "boolean");
+}
+
+function optionOffered(type, name) {
+  return (type.options || []).every((option) => option.param !== name || option.available);
 }
 
 // ---------------------------------------------------------------- task list

