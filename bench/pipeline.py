@@ -4,8 +4,9 @@
     .venv/bin/python -m bench.pipeline --quick      # a shorter run for a smoke check
 
 Prints one table: pipeline vs rembg medians and their ratio, mask IoU vs rembg, worker
-start-to-ready with an empty numba cache, and the worker arrangement (session per job vs once,
-1 process × 2 threads vs 2 processes × 1 thread).
+start-to-ready with an empty numba cache, the worker arrangement (session per job vs once,
+1 process × 2 threads vs 2 processes × 1 thread), and white_bg with the amazon preset (2000² JPEG)
+next to today's PNG, with the soft shadow's cost (`--marketplace-only` runs just those lines).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ import tempfile
 import time
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from bench.harness import record
+from shared.output_params import resolve
 from tests.worker.conftest import jpeg_bytes, product_photo
-from worker.imaging import decode_image
+from worker import outputs, pipeline
+from worker.imaging import decode_image, encode_png
 from worker.matting import load_rembg_session, load_session
 from worker.pipeline import run_basic_clean
 
@@ -96,6 +100,71 @@ def compare(side: int, session, reference, runs: int) -> dict[str, float]:
     }
 
 
+def marketplace(session, runs: int, side: int = 2000) -> dict[str, float]:
+    """white_bg of a side×side photo: today's PNG vs the amazon preset (2000² JPEG), and + soft shadow.
+
+    Whole runs (model included) and the work after the mask alone (placement, compositing,
+    encoding: what the output params change), each interleaved run by run so load hits all alike.
+    """
+    image = decode_image(photo_bytes(side), max_pixels=MAX_PIXELS, min_side=MIN_SIDE)
+    rgb = np.asarray(image.convert("RGB"))
+    alpha = pipeline.predict_alpha(session, rgb)
+    hard = cv2.LUT(alpha, pipeline._hard_alpha_lut())
+    amazon, shadow = resolve({"preset": "amazon"}), resolve({"preset": "amazon", "shadow": "soft"})
+
+    def default_after_mask() -> bytes:  # the steps run_basic_clean takes for white_bg without params
+        place = pipeline.placement(hard, 0.85)
+        product, product_alpha = pipeline._scaled_product(rgb, hard, place)
+        return encode_png(pipeline.on_white(product, product_alpha, place), pipeline.PNG_LEVEL)
+
+    def after_mask(spec) -> Callable[[], object]:
+        return lambda: outputs.finish(
+            rgb, alpha, ["white-bg"], spec, hard_alpha=hard, cutout=pipeline.cutout,
+            enhance=pipeline.enhance, report=lambda _stem: None,
+        )  # fmt: skip
+
+    cases = {
+        "png": lambda: run_basic_clean(image, "white_bg", session),
+        "amazon": lambda: run_basic_clean(image, "white_bg", session, output=amazon),
+        "png_after": default_after_mask,
+        "amazon_after": after_mask(amazon),
+        "shadow_after": after_mask(shadow),
+    }
+    for fn in cases.values():  # warm-up
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for i in range(runs * 3):
+        for name, fn in cases.items():
+            if name.endswith("_after") or i < runs:
+                times[name].append(median_ms(fn, 1))
+    result = {name: statistics.median(values) for name, values in times.items()}
+    result["bytes_png"] = len(default_after_mask())
+    result["bytes_amazon"] = len(after_mask(amazon)()[0][1])
+    return result
+
+
+def print_marketplace(m: dict[str, float]) -> list[tuple[str, str, str, str]]:
+    """The marketplace lines of the table, and their figures for the summary."""
+    ratio, after_ratio = m["amazon"] / m["png"], m["amazon_after"] / m["png_after"]
+    added = m["shadow_after"] - m["amazon_after"]
+    print(
+        "white_bg, 2000×2000 photo (interleaved medians; 'after the mask' = placement, compositing, encoding):"
+    )
+    print(
+        f"  today's default, PNG {m['bytes_png'] / 1e6:.2f} MB: {m['png']:.0f} ms whole, {m['png_after']:.1f} ms after the mask"
+    )
+    print(
+        f"  amazon preset, 2000² JPEG {m['bytes_amazon'] / 1e3:.0f} kB: {m['amazon']:.0f} ms whole, "
+        f"{m['amazon_after']:.1f} ms after the mask; ratio whole {ratio:.2f}, after the mask {after_ratio:.2f}"
+    )
+    print(f"  + soft shadow: {m['shadow_after']:.1f} ms after the mask, adds {added:+.1f} ms")
+    return [
+        ("white_bg amazon JPEG / default PNG, 2000x2000, whole", f"{ratio:.2f}", "<= 0.5", "pass" if ratio <= 0.5 else "FAIL"),
+        ("  same, after the mask only", f"{after_ratio:.2f}", "<= 0.5", "pass" if after_ratio <= 0.5 else "FAIL"),
+        ("soft shadow adds (amazon, 2000x2000)", f"{added:+.1f} ms", "", ""),
+    ]  # fmt: skip
+
+
 READY_TARGET_S = 3.0
 
 
@@ -149,14 +218,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=None, help="timed runs per size (default 7, quick 3)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of the bench session")
     parser.add_argument("--skip-arrangement", action="store_true", help="skip the process/thread comparison")
+    parser.add_argument("--marketplace-only", action="store_true", help="only the marketplace-output lines")
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 7)
+    if args.marketplace_only:
+        print_marketplace(marketplace(load_session(MODEL_DIR, args.threads), runs))
+        return
     jobs = 10 if args.quick else 40
 
     print(f"basic_clean bench — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} cores, runs={runs}")
     session = load_session(MODEL_DIR, args.threads)
     reference = load_rembg_session(MODEL_DIR, args.threads)
     rows = [(side, compare(side, session, reference, runs)) for side in (2000, 1000)]
+    market = marketplace(session, runs)
     ready = start_to_ready(args.threads)
     load_ms = median_ms(lambda: load_session(MODEL_DIR, args.threads), 5)
 
@@ -184,7 +258,8 @@ def main(argv: list[str] | None = None) -> None:
     print("memory per worker and speed vs today's worker: run bench/worker_memory.py")
     print("service end-to-end throughput: run bench/service_throughput.py")
     print(line)
-    figures = []
+    figures = print_marketplace(market)
+    print(line)
     for side, r in rows:
         ok = r["ratio"] <= 1.2
         figures.append((f"basic_clean(all) / rembg.remove, {side}x{side}", f"{r['ratio']:.3f}", "<= 1.2",

@@ -70,8 +70,11 @@ def set_progress(task_id: str, progress: int) -> None:
         events.record(db.session, events.TaskEvent(task_id, task_type, "processing", progress=progress))
 
 
-def succeed(task_id: str, result_urls: Sequence[str]) -> bool:
-    """processing → success. False when the task is not processing (ended, or never started)."""
+def succeed(task_id: str, result_urls: Sequence[str], result_files: Sequence[dict] | None = None) -> bool:
+    """processing → success. False when the task is not processing (ended, or never started).
+
+    `result_files`: what each result holds (`shared.result_files.ResultFile` records), when known.
+    """
     now = utcnow()
     row = db.session.execute(
         update(Task)
@@ -79,6 +82,7 @@ def succeed(task_id: str, result_urls: Sequence[str]) -> bool:
         .values(
             status="success",
             result_urls=list(result_urls),
+            result_files=list(result_files) if result_files else None,
             progress=100,
             error_message=None,
             completed_at=now,

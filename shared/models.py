@@ -76,6 +76,8 @@ class Task(db.Model):
     input_image_url: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What each stored result holds (shared.result_files.ResultFile records), when the worker knows it.
+    result_files: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     error_message: Mapped[str | None] = mapped_column(Text)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     # The id of the task's render at an external service (RunningHub), stored right after submit.

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import Row
 
 from .models import Task
+from .result_files import result_entries
 from .storage import Storage
 
 
@@ -26,6 +27,18 @@ class StringId(fields.Field):
         return None if value is None else str(value)
 
 
+class ResultSchema(Schema):
+    """One result file: its name (as in the zip), link, format, pixel size and bytes."""
+
+    name = fields.String()
+    url = fields.String()
+    format = fields.String(allow_none=True)
+    width = fields.Integer(allow_none=True)
+    height = fields.Integer(allow_none=True)
+    bytes = fields.Integer(allow_none=True)
+    upscaled = fields.Boolean()
+
+
 class TaskSchema(Schema):
     """A task as clients see it; `resultUrls` are resolved to links by the route."""
 
@@ -35,6 +48,7 @@ class TaskSchema(Schema):
     inputImageUrl = fields.String(attribute="input_image_url")
     params = fields.Dict()
     resultUrls = fields.List(fields.String(), attribute="result_urls")
+    results = fields.List(fields.Nested(ResultSchema), dump_default=list)
     errorMessage = fields.String(attribute="error_message")
     progress = fields.Integer()
     createdAt = Timestamp(attribute="created_at")
@@ -61,13 +75,15 @@ def task_document(task: Task | Row, storage: Storage, lifetime: int) -> dict[str
     field machinery was the largest single cost of a task list (docs/PERFORMANCE.md).
     `TaskSchema` stays the documented shape (OpenAPI), and a test holds the two equal.
     """
+    links = result_links(task.result_urls or [], storage, lifetime)
     data: dict[str, Any] = {
         "id": task.id,
         "type": task.type,
         "status": task.status,
         "inputImageUrl": task.input_image_url,
         "params": dict(task.params) if task.params is not None else None,
-        "resultUrls": result_links(task.result_urls or [], storage, lifetime),
+        "resultUrls": links,
+        "results": result_entries(task.result_urls or [], task.result_files, links),
         "progress": task.progress,
         "createdAt": _timestamp(task.created_at),
         "updatedAt": _timestamp(task.updated_at),

@@ -26,6 +26,7 @@ from marshmallow import Schema, fields, missing, validate
 from . import queues
 from .config import Config
 from .hd import HD_UNAVAILABLE, hd_available
+from .output_params import OutputParams, output_names
 from .workflows import CATEGORIES, SCENES
 
 MATTING, WHITE_BG, ENHANCED = "matting.png", "white-bg.png", "enhanced.png"
@@ -128,7 +129,7 @@ class TaskType:
         return [option for option in self.options if params.get(option.param)]
 
 
-class BasicCleanParams(Schema):
+class BasicCleanParams(OutputParams):
     template = fields.String(load_default="all", validate=validate.OneOf(tuple(TEMPLATES)))
     hd = fields.Boolean(
         metadata={
@@ -160,7 +161,7 @@ BUILTIN: tuple[TaskType, ...] = (
         job=queues.JobSpec(
             "worker.jobs.images.process_basic_clean", queues.IMAGES, timeout=300, retry_intervals=(5, 20)
         ),
-        outputs=lambda params, _config: TEMPLATES[params["template"]],
+        outputs=lambda params, _config: output_names(TEMPLATES[params["template"]], params),
         outputs_vary_with="template",
         requires=(MATTING_MODEL_PRESENT,),
         preload=("worker.resources.matting_session",),

@@ -16,7 +16,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from shared.output_params import OutputSpec
 from shared.task_types import ENHANCED, MATTING, TEMPLATES, WHITE_BG
+from worker import outputs
 from worker.imaging import encode_png
 from worker.matting import MattingSession
 from worker.refine import refine_alpha
@@ -64,12 +66,15 @@ def run_basic_clean(
     on_stage: StageCallback | None = None,
     compress_level: int = PNG_LEVEL,
     refine: bool = True,
+    output: OutputSpec | None = None,
 ) -> list[tuple[str, bytes]]:
     """Run basic_clean on a decoded RGB/RGBA image; return ``[(filename, png_bytes)]`` in order.
 
     ``session``: a `worker.matting.MattingSession` (u2netp from `load_session`, or the HD model
     from `load_hd_session`). ``refine``: fit the mask to the photo's edges (worker/refine.py); off
-    only to measure what it adds.
+    only to measure what it adds. ``output`` asks for marketplace-ready images (size, fill, format,
+    background, shadow: worker.outputs) instead of the PNGs at the input's size; the file names
+    then follow its format.
     """
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}; expected one of {', '.join(TEMPLATES)}")
@@ -87,6 +92,18 @@ def run_basic_clean(
         # An already transparent upload keeps its transparency.
         np.minimum(alpha, input_alpha, out=alpha)
     report("matted", STAGES["matted"])
+    if output is not None:
+        opaque = WHITE_BG in names or ENHANCED in names
+        return outputs.finish(
+            rgb,
+            alpha,
+            [name.rsplit(".", 1)[0] for name in names],
+            output,
+            hard_alpha=cv2.LUT(alpha, _hard_alpha_lut()) if opaque else None,
+            cutout=cutout,
+            enhance=enhance,
+            report=lambda stem: report(stem.replace("-", "_"), STAGES[stem.replace("-", "_")]),
+        )
 
     results: dict[str, Future[bytes]] = {}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="basic-clean") as pool:

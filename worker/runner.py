@@ -18,6 +18,7 @@ from typing import Any
 from shared import lifecycle, results
 from shared.app import storage
 from shared.db import db
+from shared.result_files import ResultFile
 
 from .app import app_context
 
@@ -51,7 +52,8 @@ class TaskSnapshot:
 
 
 Progress = Callable[[int], None]
-JobBody = Callable[[TaskSnapshot, Progress], Sequence[str]]
+JobBody = Callable[[TaskSnapshot, Progress], Sequence[str | ResultFile]]
+"""Returns the task's results: storage keys or URLs, or ResultFiles when it knows what they hold."""
 
 
 def report_progress(task_id: str, progress: int) -> None:
@@ -86,7 +88,9 @@ def run_task(task_id: str, body: JobBody) -> str:
             db.session.rollback()
             results.discard(storage(), task_id)
             raise
-        if lifecycle.succeed(task_id, list(stored)):
+        keys = [r.key if isinstance(r, ResultFile) else r for r in stored]
+        files = [r.record() for r in stored if isinstance(r, ResultFile)]
+        if lifecycle.succeed(task_id, keys, files):
             db.session.commit()
             return "success"
         db.session.rollback()

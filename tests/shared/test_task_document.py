@@ -10,6 +10,7 @@ from shared import tasks
 from shared.app import storage
 from shared.db import db
 from shared.models import Task
+from shared.result_files import ResultFile, result_entries
 from shared.schemas import OPTIONAL_KEYS, TaskSchema, result_links, task_document
 
 AWARE = datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=UTC)
@@ -32,12 +33,22 @@ CASES = {
     "naive timestamps are UTC (SQLite)": {"created_at": AWARE.replace(tzinfo=None)},
     "another offset is converted to UTC": {"updated_at": AWARE.astimezone(timezone(timedelta(hours=8)))},
     "empty params and no result list": {"params": {}, "result_urls": None},
+    "results recorded with what they hold": {
+        "status": "success",
+        "result_urls": ["tasks/t/matting.png", "tasks/t/white-bg.jpg"],
+        "result_files": [
+            ResultFile("tasks/t/matting.png", "png", 600, 400, 1234).record(),
+            ResultFile("tasks/t/white-bg.jpg", "jpeg", 2000, 2000, 98765, upscaled=True).record(),
+        ],
+    },
 }
 
 
 def schema_document(task, files, lifetime):
     expected = TaskSchema().dump(task._mapping if hasattr(task, "_mapping") else task)
     expected["resultUrls"] = result_links(task.result_urls or [], files, lifetime)
+    entries = result_entries(task.result_urls or [], task.result_files, expected["resultUrls"])
+    expected["results"] = TaskSchema(only=("results",)).dump({"results": entries})["results"]
     return {k: v for k, v in expected.items() if not (k in OPTIONAL_KEYS and v is None)}
 
 
@@ -80,4 +91,43 @@ def test_hand_written_document_equals_the_schema_dump(app, make_user, case):
 def unsigned(document: dict) -> dict:
     """Signed links carry an expiry counted from now, so a link signed a second later differs in its
     query string only: compare links without it."""
-    return {**document, "resultUrls": [url.split("?", 1)[0] for url in document["resultUrls"]]}
+    return {
+        **document,
+        "resultUrls": [url.split("?", 1)[0] for url in document["resultUrls"]],
+        "results": [{**r, "url": r["url"].split("?", 1)[0]} for r in document["results"]],
+    }
+
+
+def test_results_name_each_file_with_what_the_worker_recorded():
+    keys = ["tasks/t/matting.png", "tasks/t/white-bg.jpg", "https://cdn.example.com/pose-01.webp"]
+    files = [ResultFile("tasks/t/white-bg.jpg", "jpeg", 2000, 2000, 98765, upscaled=True).record()]
+    links = ["L1", "L2", keys[2]]
+    assert result_entries(keys, files, links) == [
+        {
+            "name": "matting.png",
+            "url": "L1",
+            "format": "png",
+            "width": None,
+            "height": None,
+            "bytes": None,
+            "upscaled": False,
+        },
+        {
+            "name": "white-bg.jpg",
+            "url": "L2",
+            "format": "jpeg",
+            "width": 2000,
+            "height": 2000,
+            "bytes": 98765,
+            "upscaled": True,
+        },
+        {
+            "name": "pose-01.webp",
+            "url": keys[2],
+            "format": "webp",
+            "width": None,
+            "height": None,
+            "bytes": None,
+            "upscaled": False,
+        },
+    ]

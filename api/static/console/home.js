@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { ACTIVE, STATUSES, describeError, newIdempotencyKey, paramLabel, statusTag, typeLabel, valueLabel } from "./common.js";
 import { h, mount, safeUrl, toast } from "./dom.js";
 import { formatDateTime, label, t } from "./i18n.js";
+import { OUTPUT_KEYS, outputParams, renderOutputOptions } from "./outputs.js";
 import { Poller } from "./poller.js";
 
 export const MAX_UPLOAD_MB = 20;
@@ -183,7 +184,7 @@ function renderNewTask(ctx) {
   if (!offered.some((type) => type.name === draft.type)) draft.type = offered.length ? offered[0].name : "";
   for (const type of types) {
     const values = (draft.params[type.name] ||= {});
-    for (const param of type.params) {
+    for (const param of formParams(type)) {
       if (!(param.name in values)) values[param.name] = param.default ?? (param.type === "boolean" ? false : "");
     }
   }
@@ -222,7 +223,8 @@ function renderNewTask(ctx) {
     ),
   );
 
-  const paramSections = types.map((type) => renderParams(type, draft.params[type.name]));
+  const outputOptions = (type) => (hasOutputs(type) ? renderOutputOptions(previewImg).element : null);
+  const paramSections = types.map((type) => renderParams(type, draft.params[type.name], outputOptions(type)));
   const showParams = () => {
     types.forEach((type, index) => (paramSections[index].hidden = draft.type !== type.name));
   };
@@ -260,10 +262,13 @@ function renderNewTask(ctx) {
         const type = types.find((candidate) => candidate.name === draft.type);
         if (!type) return;
         // A switch left off is not sent: the server's default (off) applies.
-        const params = Object.fromEntries(
-          Object.entries(draft.params[type.name]).filter(([name, value]) => !(value === false && isSwitch(type, name))),
-        );
-        const tooLong = type.params.find((p) => p.type === "string" && p.max !== null && String(params[p.name]).length > p.max);
+        const params = {
+          ...Object.fromEntries(
+            Object.entries(draft.params[type.name]).filter(([name, value]) => !(value === false && isSwitch(type, name))),
+          ),
+          ...(hasOutputs(type) ? outputParams() : {}),
+        };
+        const tooLong = formParams(type).find((p) => p.type === "string" && p.max !== null && String(params[p.name]).length > p.max);
         if (tooLong) {
           showError(t("new.tooLong", { field: paramLabel(tooLong.name), max: tooLong.max }));
           return;
@@ -307,8 +312,17 @@ function renderNewTask(ctx) {
   return form;
 }
 
+/** A type's params drawn by the generic form: the output options have their own (outputs.js). */
+function formParams(type) {
+  return type.params.filter((param) => !OUTPUT_KEYS.includes(param.name));
+}
+
+function hasOutputs(type) {
+  return type.params.some((param) => param.name === "preset");
+}
+
 /** One type's params: a select per param with allowed values (side by side), then free-text fields. */
-function renderParams(type, values) {
+function renderParams(type, values, extra) {
   const id = (param) => ELEMENT_IDS[param.name] || param.name;
   const choice = (param) =>
     h(
@@ -363,15 +377,16 @@ function renderParams(type, values) {
       " ",
       label(`new.${param.name}`, param.name),
     );
-  const choices = type.params.filter((param) => param.allowed);
-  const texts = type.params.filter((param) => !param.allowed && param.type !== "boolean");
-  const checks = type.params.filter((param) => isSwitch(type, param.name) && optionOffered(type, param.name));
+  const choices = formParams(type).filter((param) => param.allowed);
+  const texts = formParams(type).filter((param) => !param.allowed && param.type !== "boolean");
+  const checks = formParams(type).filter((param) => isSwitch(type, param.name) && optionOffered(type, param.name));
   return h(
     "div",
     { class: "params", id: `params-${type.name}` },
     choices.length > 1 ? h("div", { class: "row2" }, choices.map(choice)) : choices.map(choice),
     checks.map(check),
     texts.map(text),
+    extra,
   );
 }
 

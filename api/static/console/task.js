@@ -210,7 +210,13 @@ export function renderTask(root, ctx, taskId) {
   function resultsSection(task) {
     const urls = task.resultUrls || [];
     if (!urls.length) return h("p", { class: "muted" }, t("task.noResults"));
-    const items = urls.map((url, i) => ({ url, label: resultLabel(url, i), name: resultFileName(url, i) }));
+    const files = task.results || [];
+    const items = urls.map((url, i) => ({
+      url,
+      label: resultLabel(url, i),
+      name: (files[i] && files[i].name) || resultFileName(url, i),
+      info: files[i] && files[i].width ? `${files[i].width}×${files[i].height} · ${String(files[i].format).toUpperCase()}` : "",
+    }));
     const downloadAll = h(
       "button",
       {
@@ -248,6 +254,7 @@ export function renderTask(root, ctx, taskId) {
             "figcaption",
             null,
             h("span", null, item.label),
+            item.info ? h("small", { class: "muted result-info" }, item.info) : null,
             h("a", { href: item.url, download: item.name, target: "_blank", rel: "noopener", class: "btn btn-small" }, t("task.download")),
           ),
         ),
