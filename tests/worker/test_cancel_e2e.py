@@ -121,7 +121,9 @@ def test_cancelled_tasks_on_a_trickling_server_free_the_worker(
     # A job taken between its task's cancel and the job's own cancel skips the work ("finished").
     statuses = [Job.fetch(t, connection=redis).get_status() for t in trickling]
     assert statuses[0] == "stopped" and set(statuses) <= {"stopped", "canceled", "finished"}
-    assert inputs.connections == statuses.count("stopped")
+    # No job was retried (each dials the server at most once); a job stopped right after it was
+    # taken may not have dialed yet.
+    assert 1 <= inputs.connections <= statuses.count("stopped")
     for task_id in trickling:
         assert task_row(task_id).status == "failed"
         assert refunds(task_id) == 1
