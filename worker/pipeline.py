@@ -221,14 +221,7 @@ def _product_luma(product: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def _scaled_product(rgb: np.ndarray, alpha: np.ndarray, place: Placement) -> tuple[np.ndarray, np.ndarray]:
-    x, y, bw, bh = place.box
-    crop, crop_alpha = rgb[y : y + bh, x : x + bw], alpha[y : y + bh, x : x + bw]
-    if place.size == (bw, bh):
-        return np.ascontiguousarray(crop), np.ascontiguousarray(crop_alpha)
-    interp = cv2.INTER_AREA if place.size[0] < bw else cv2.INTER_LINEAR
-    return cv2.resize(crop, place.size, interpolation=interp), cv2.resize(
-        crop_alpha, place.size, interpolation=interp
-    )
+    return outputs.scale_product(rgb, alpha, place, upscale=cv2.INTER_LINEAR)
 
 
 def _split(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

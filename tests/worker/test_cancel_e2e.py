@@ -16,9 +16,11 @@ from sqlalchemy import func, select
 
 from shared import quota
 from shared.db import db
-from shared.models import QuotaLedger, Task
+from shared.models import QuotaLedger
 from tests.conftest import app_with, wait_for
 from tests.photos import product_photo
+
+from .test_lifecycle_e2e import create, task_row
 
 REAL_JOBS = {"JOB_OVERRIDES": "", "WORKER_PRELOAD": "1", "FETCH_TOTAL_TIMEOUT": "300"}
 """The shipped job, and a fetch deadline far beyond the test's patience: only a stop frees the worker."""
@@ -75,19 +77,6 @@ def inputs():
     server = InputServer()
     yield server
     server.close()
-
-
-def create(client, headers, url: str) -> str:
-    response = client.post(
-        "/api/task/create", json={"type": "basic_clean", "inputImageUrl": url}, headers=headers
-    )
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["data"]["taskId"]
-
-
-def task_row(task_id: str) -> Task:
-    db.session.expire_all()
-    return db.session.get(Task, task_id)
 
 
 def refunds(task_id: str) -> int:
