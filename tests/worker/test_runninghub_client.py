@@ -429,7 +429,10 @@ def test_max_running_limit(runninghub_standin_factory):
     assert (state["creates"], state["rejected_creates"], state["max_running"]) == (3, 1, 2)
 
 
-def test_fractional_faults_are_reproducible(runninghub_standin):
+def test_fractional_faults_are_reproducible(runninghub_standin_factory):
+    # A stand-in of its own: on the shared one, a call from anything else (a worker of an earlier
+    # test still shutting down) would take a seeded draw and shift the pattern.
+    runninghub_standin = runninghub_standin_factory()
     client = client_for(runninghub_standin)
     # Only the seeded draws may decide the pattern. A transport hiccup (code None: seen once under a
     # loaded machine, a reused keep-alive connection) reaches no fault rule and draws nothing, so
