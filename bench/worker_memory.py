@@ -15,9 +15,9 @@ Variants:
 - ``rembg``: today's worker (the code path before issue 19): ``import rembg``, rembg's own u2netp
   session with onnxruntime's CPU arena, glibc's default malloc. The reference.
 - ``lean``: the worker as shipped: ``worker.matting.load_session`` (arena off) and the worker's
-  malloc setting (``worker.memory``).
+  malloc settings (``worker.memory``: two arenas, transparent huge pages).
 - ``lean+ort-arena``: the same with ``INFERENCE_ARENA=1`` (today's speed, ~0.7 GB per process).
-- ``lean+hugepages``, ``lean+trim``, ``lean-default-malloc``, ``lean+keep-heap``: one malloc
+- ``lean-no-hugepages``, ``lean+trim``, ``lean-default-malloc``, ``lean+keep-heap``: one malloc
   option changed, to weigh it.
 """
 
@@ -58,14 +58,13 @@ class Variant:
 
 
 SHIPPED_ENV = memory.allocator_env({}) or {}
-HUGE_PAGES = "glibc.malloc.hugetlb=1"
 VARIANTS = {
     v.name: v
     for v in (
         Variant("rembg", rembg=True, arena=True, trim=False, env={}),
         Variant("lean"),
         Variant("lean+ort-arena", arena=True),
-        Variant("lean+hugepages", env={"MALLOC_ARENA_MAX": memory.ARENA_MAX, "GLIBC_TUNABLES": HUGE_PAGES}),
+        Variant("lean-no-hugepages", env={"MALLOC_ARENA_MAX": memory.ARENA_MAX}),
         Variant("lean+trim", trim=True),
         Variant("lean-default-malloc", env={}),
         Variant(

@@ -58,8 +58,17 @@ def test_worker_with_an_empty_numba_cache_accepts_a_job_within_seconds(
     for pid in worker.pids():  # the pool parent, its worker, the worker's scheduler, cron
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         assert b"MALLOC_ARENA_MAX=2" in environ
+        assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in environ
 
 
 def test_allocator_env_adds_the_setting_and_keeps_a_given_value():
-    assert allocator_env({"PATH": "/bin"}) == {"PATH": "/bin", "MALLOC_ARENA_MAX": "2"}
-    assert allocator_env({"MALLOC_ARENA_MAX": "4"}) is None
+    assert allocator_env({"PATH": "/bin"}) == {
+        "PATH": "/bin",
+        "MALLOC_ARENA_MAX": "2",
+        "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+    }
+    assert allocator_env({"MALLOC_ARENA_MAX": "4", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None
+    assert allocator_env({"MALLOC_ARENA_MAX": "4"}) == {
+        "MALLOC_ARENA_MAX": "4",
+        "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+    }
