@@ -290,4 +290,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # The pipeline runs as a worker process runs it: with the worker's malloc settings.
+    from worker.memory import exec_with_allocator_settings
+
+    exec_with_allocator_settings()
     main()
