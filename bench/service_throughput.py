@@ -37,7 +37,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from bench.harness import ROOT, record, scratch_env, start, stop
+from bench.harness import REDIS, ROOT, record, scratch_env, start, stop
 
 DB_NAME = "shopimage_bench_throughput"
 WORKER_LOG = "bench-throughput-worker.log"
@@ -324,8 +324,16 @@ def run_service(photos: list[bytes], warmup: bytes, side: int) -> dict:
 def worker_dyno_memory(pool_pid: int) -> list[tuple[str, int, float, float]]:
     """(role, pid, RSS MB, peak RSS MB) of every process of the worker dyno, pool parent first."""
     import psutil
+    from redis import Redis
+    from rq import Worker
+
+    from shared import queues
 
     pool = psutil.Process(pool_pid)
+    # The pool's direct children are rq workers; the registry tells the webhook lane from them.
+    lane_pids = {
+        w.pid for w in Worker.all(connection=Redis.from_url(REDIS)) if queues.IMAGES not in w.queue_names()
+    }
     rows = []
     for proc in [pool, *pool.children(recursive=True)]:
         cmdline = " ".join(proc.cmdline())
@@ -334,7 +342,7 @@ def worker_dyno_memory(pool_pid: int) -> list[tuple[str, int, float, float]]:
         elif "multiprocessing" in cmdline:
             role = "cron scheduler" if "spawn_main" in cmdline else "multiprocessing helper"
         elif proc.ppid() == pool_pid:
-            role = "image worker"
+            role = "webhook lane" if proc.pid in lane_pids else "image worker"
         else:
             role = "rq scheduler"
         with open(f"/proc/{proc.pid}/status") as fh:
