@@ -22,9 +22,6 @@ TOKEN_IDENTITY = "shopimage.token_identity"
 """WSGI environ key: this request's verified access-token identity (per request, never in `g`,
 which outlives a request when an app context is already pushed, as in tests and CLI code)."""
 
-AUTHENTICATED_BY_KEY = "shopimage.authenticated_by_key"
-"""WSGI environ key: set when this request authenticated with an API key, not a login token."""
-
 API_KEY_HEADER = "X-API-Key"
 
 
@@ -117,23 +114,21 @@ def _key_identity(text: str, optional: bool) -> str | None:
         db.session.commit()  # before the request's own transaction starts
     identity = str(key.user_id)
     request.environ[TOKEN_IDENTITY] = identity
-    request.environ[AUTHENTICATED_BY_KEY] = True
     return identity
 
 
 def require_login_token() -> None:
     """Refuse a request made with an API key: keys cannot mint keys or manage sessions."""
-    if request.environ.get(AUTHENTICATED_BY_KEY) or presented_api_key() is not None:
+    if presented_api_key() is not None:
         raise Forbidden("not allowed with an API key: log in with your password for this")
 
 
-def current_user(refresh: bool = False) -> User:
-    """Verify the token (access, or refresh when asked) and load its user.
+def current_user() -> User:
+    """Verify the access token (or API key) and load its user.
 
     A disabled or deleted account's tokens stop working.
     """
-    identity = str(token_claims(refresh=True)["sub"]) if refresh else access_identity()
-    return account_of(identity)
+    return account_of(access_identity())
 
 
 def account_of(identity: str | None) -> User:
@@ -166,7 +161,7 @@ def require_internal_caller() -> None:
     offered = request.headers.get("X-Service-Token", "")
     if expected and offered and hmac.compare_digest(expected.encode(), offered.encode()):
         return
-    if not current_user().is_admin or request.environ.get(AUTHENTICATED_BY_KEY):
+    if not current_user().is_admin or presented_api_key() is not None:
         raise Forbidden("internal endpoint: service token or admin required")
 
 

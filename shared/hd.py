@@ -19,8 +19,6 @@ HD_MODEL_MD5 = "60024c5c889badc19c04ad937298a77b"
 HD_UNAVAILABLE = "HD cut-out is not available on this server (no HD model installed); send hd: false"
 """The refusal a client gets for ``hd: true`` on a deployment without the model."""
 
-HD_FETCH_COMMAND = "scripts/fetch_model.sh {model_dir} u2net"
-"""The command that installs the HD model; named in every refusal and ModelMissing message."""
 
 
 def hd_model_path(model_dir: str) -> str:

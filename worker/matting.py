@@ -13,12 +13,11 @@ checked here before use; a worker never downloads anything.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.hd import HD_MODEL_FILENAME, HD_MODEL_MD5
+from shared.hd import HD_MODEL_FILENAME, HD_MODEL_MD5, file_md5
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -80,13 +79,10 @@ def verify_model(model_dir: str, spec: ModelSpec = U2NETP) -> str:
     fetch = f"{FETCH_COMMAND} {model_dir} {spec.fetch_name}".rstrip()
     if not os.path.isfile(path):
         raise ModelMissing(f"matting model not found at {path}; install it with `{fetch}`")
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != spec.md5:
+    actual = file_md5(path)
+    if actual != spec.md5:
         raise ModelMissing(
-            f"matting model at {path} is corrupt (md5 {digest.hexdigest()}, expected {spec.md5}); "
+            f"matting model at {path} is corrupt (md5 {actual}, expected {spec.md5}); "
             f"delete it and run `{fetch}`"
         )
     return path

@@ -13,7 +13,7 @@ from shared.db import db
 from shared.errors import BadRequest, Unauthorized
 from shared.models import User
 
-from ..auth import bearer_token, current_user, require_login_token, token_claims
+from ..auth import account_of, bearer_token, current_user, require_login_token, token_claims
 from ..body import load_body
 from ..extensions import rate_limiter
 from ..login_throttle import bucket, check_not_locked, record_failure, record_success
@@ -81,7 +81,7 @@ def login():
 def refresh():
     """Spend the refresh token for a new pair; a token presented twice ends its whole session."""
     claims = token_claims(refresh=True)
-    user = current_user(refresh=True)
+    user = account_of(str(claims["sub"]))
     try:
         family, jti = sessions.rotate(user.id, claims, settings().JWT_REFRESH_TOKEN_EXPIRES)
     except sessions.SessionEnded:
