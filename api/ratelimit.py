@@ -66,7 +66,7 @@ class Window:
 def user_or_ip() -> str:
     """The token's user when a valid access token is offered, else the client address."""
     identity = access_identity(optional=True)
-    return f"user:{identity}" if identity else f"ip:{client_address()}"
+    return f"user:{identity}" if identity else by_address()
 
 
 def client_address() -> str:

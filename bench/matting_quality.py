@@ -36,7 +36,7 @@ from PIL import Image
 
 from bench.harness import record
 from bench.matting_set import Sample, build, real_photos
-from worker.matting import U2NET, load_hd_session, load_rembg_session, load_session
+from worker.matting import U2NET, load_rembg_session, load_session
 from worker.pipeline import run_basic_clean
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -119,7 +119,7 @@ def methods(threads: int) -> dict[str, Matte]:
     reference = load_rembg_session(MODEL_DIR, threads)
     full = load_rembg_session(MODEL_DIR, threads, U2NET)
     small = load_session(MODEL_DIR, threads)
-    hd = load_hd_session(MODEL_DIR, threads)
+    hd = load_session(MODEL_DIR, threads, U2NET)
 
     def rembg_with(session) -> Matte:
         def run(s: Sample) -> tuple[np.ndarray, np.ndarray]:

@@ -109,7 +109,7 @@ def marketplace(session, runs: int, side: int = 2000) -> dict[str, float]:
     image = decode_image(photo_bytes(side), max_pixels=MAX_PIXELS, min_side=MIN_SIDE)
     rgb = np.asarray(image.convert("RGB"))
     alpha = pipeline.predict_alpha(session, rgb)
-    hard = cv2.LUT(alpha, pipeline._hard_alpha_lut())
+    hard = cv2.LUT(alpha, pipeline.HARD_ALPHA_LUT)
     amazon, shadow = resolve({"preset": "amazon"}), resolve({"preset": "amazon", "shadow": "soft"})
 
     def default_after_mask() -> bytes:  # the steps run_basic_clean takes for white_bg without params
@@ -140,8 +140,8 @@ def marketplace(session, runs: int, side: int = 2000) -> dict[str, float]:
     result = {name: statistics.median(values) for name, values in times.items()}
     # The floor any JPEG path stands on: encoding the finished 2000² canvas alone, beside the PNG
     # encode today's default uses, interleaved the same way.
-    canvas = pipeline.on_white(*pipeline._scaled_product(rgb, hard, pipeline.placement(hard, 0.85)),
-                               pipeline.placement(hard, 0.85))  # fmt: skip
+    place = pipeline.placement(hard, 0.85)
+    canvas = pipeline.on_white(*pipeline._scaled_product(rgb, hard, place), place)
     encoders = {
         "encode_png": lambda: encode_png(canvas, pipeline.PNG_LEVEL),
         "encode_jpeg444": lambda: outputs._jpeg(canvas, quality=92),

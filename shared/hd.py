@@ -20,7 +20,6 @@ HD_UNAVAILABLE = "HD cut-out is not available on this server (no HD model instal
 """The refusal a client gets for ``hd: true`` on a deployment without the model."""
 
 
-
 def hd_model_path(model_dir: str) -> str:
     """Absolute path of the HD model inside ``model_dir``."""
     return os.path.abspath(os.path.join(model_dir, HD_MODEL_FILENAME))

@@ -13,10 +13,11 @@ from datetime import timedelta
 
 from redis import Redis
 from redis.client import Pipeline
-from rq import Callback, Queue, Retry, Worker
+from rq import Callback, Queue, Retry
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
+from rq.worker_registration import get_keys
 
 from . import logs
 
@@ -187,8 +188,12 @@ def workers_starting(redis: Redis, queue: str) -> bool:
     """Whether no worker serving `queue` is ready yet: none registered, or all still
     starting (rq's state stays ``started`` until a worker first waits for a job, which ours does
     only once its model is loaded). A pending task then waits for start-up, not behind others."""
-    workers = Worker.all(queue=Queue(queue, connection=redis))
-    return all(worker.get_state() == "started" for worker in workers)
+    keys = get_keys(queue=Queue(queue, connection=redis))
+    with redis.pipeline(transaction=False) as pipe:  # one round trip for every worker's state
+        for key in keys:
+            pipe.hget(key, "state")
+        states = [state for state in pipe.execute() if state is not None]  # None: a key gone stale
+    return all(state == b"started" for state in states)
 
 
 def job_is_alive(redis: Redis, task_id: str) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from .db import db, utcnow
 from .errors import Unauthorized
@@ -123,17 +123,12 @@ def end(claims: dict[str, Any]) -> str | None:
 def end_all(user_id: int) -> list[str]:
     """Revoke every live session of a user (password change); returns their families."""
     families = db.session.scalars(
-        select(RefreshToken.family)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .distinct()
-    ).all()
-    db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return list(families)
+        .returning(RefreshToken.family)
+    ).all()
+    return list(dict.fromkeys(families))
 
 
 def deny_access(redis: Redis, families: Iterable[str], access_lifetime: timedelta) -> None:

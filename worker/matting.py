@@ -48,9 +48,6 @@ U2NET = ModelSpec(filename=HD_MODEL_FILENAME, md5=HD_MODEL_MD5, rembg_name="u2ne
 MODEL_FILENAME = U2NETP.filename
 """File name of the default model inside the model directory."""
 
-MODEL_MD5 = U2NETP.md5
-"""md5 of the u2netp.onnx that rembg 2.x expects."""
-
 FETCH_COMMAND = "scripts/fetch_model.sh"
 """The command that installs the model; named in every ModelMissing message."""
 
@@ -126,7 +123,6 @@ def load_rembg_session(model_dir: str, threads: int, spec: ModelSpec = U2NETP) -
     # rembg resolves models under U2NET_HOME; pointing it at model_dir keeps any lookup local.
     os.environ["U2NET_HOME"] = os.path.dirname(path)
 
-    import onnxruntime as ort
     from rembg.sessions import sessions_class
 
     base = next(cls for cls in sessions_class if cls.name() == spec.rembg_name)
@@ -137,12 +133,7 @@ def load_rembg_session(model_dir: str, threads: int, spec: ModelSpec = U2NETP) -
             # Replaces rembg's pooch download: the verified local file is the only source.
             return path
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return LocalSession(spec.rembg_name, opts, providers=["CPUExecutionProvider"])
-
-
-def load_hd_session(model_dir: str, threads: int, *, arena: bool = False) -> MattingSession:
-    """The HD model's session: u2net has u2netp's input size and normalisation."""
-    return load_session(model_dir, threads, U2NET, arena=arena)
+    # rembg's sessions keep onnxruntime's arena (its default).
+    return LocalSession(
+        spec.rembg_name, session_options(threads, arena=True), providers=["CPUExecutionProvider"]
+    )

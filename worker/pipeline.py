@@ -71,7 +71,7 @@ def run_basic_clean(
     """Run basic_clean on a decoded RGB/RGBA image; return ``[(filename, png_bytes)]`` in order.
 
     ``session``: a `worker.matting.MattingSession` (u2netp from `load_session`, or the HD model
-    from `load_hd_session`). ``refine``: fit the mask to the photo's edges (worker/refine.py); off
+    from `load_session(..., U2NET)`). ``refine``: fit the mask to the photo's edges (worker/refine.py); off
     only to measure what it adds. ``output`` asks for marketplace-ready images (size, fill, format,
     background, shadow: worker.outputs) instead of the PNGs at the input's size; the file names
     then follow its format.
@@ -92,14 +92,14 @@ def run_basic_clean(
         # An already transparent upload keeps its transparency.
         np.minimum(alpha, input_alpha, out=alpha)
     report("matted", STAGES["matted"])
+    hard = cv2.LUT(alpha, HARD_ALPHA_LUT) if WHITE_BG in names or ENHANCED in names else None
     if output is not None:
-        opaque = WHITE_BG in names or ENHANCED in names
         return outputs.finish(
             rgb,
             alpha,
             [name.rsplit(".", 1)[0] for name in names],
             output,
-            hard_alpha=cv2.LUT(alpha, _hard_alpha_lut()) if opaque else None,
+            hard_alpha=hard,
             cutout=cutout,
             enhance=enhance,
             report=lambda stem: report(stem.replace("-", "_"), STAGES[stem.replace("-", "_")]),
@@ -109,8 +109,7 @@ def run_basic_clean(
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="basic-clean") as pool:
         if MATTING in names:
             results[MATTING] = pool.submit(lambda: encode_png(cutout(rgb, alpha), compress_level))
-        if WHITE_BG in names or ENHANCED in names:
-            hard = cv2.LUT(alpha, _hard_alpha_lut())
+        if hard is not None:
             place = placement(hard, fill_ratio)
             product, product_alpha = _scaled_product(rgb, hard, place)
             if WHITE_BG in names:
@@ -241,3 +240,7 @@ def _split(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 def _hard_alpha_lut() -> np.ndarray:
     lo, hi = HARD_ALPHA
     return np.clip((np.arange(256) - lo) * 255 / (hi - lo), 0, 255).round().astype(np.uint8)
+
+
+HARD_ALPHA_LUT = _hard_alpha_lut()
+"""HARD_ALPHA as a lookup table, built once."""

@@ -43,9 +43,6 @@ EPS = 1e-4
 CLAMP = (0.2, 0.8)
 """Refined alpha below/above these becomes exactly 0/1: no haze, no see-through interior."""
 
-FG_RADII = (0.04, 0.005)
-"""Blur-fusion box radii (fractions of the longer side): a wide pass, then a narrow one."""
-
 
 def refine_alpha(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """The mask re-fitted to the photo's edges (uint8, same size); interior 255, background 0."""

@@ -5,6 +5,7 @@ Never created in a process that later forks: the pool parent does not call `prel
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -14,10 +15,9 @@ from shared import queues, task_types
 from shared.app import settings
 from shared.config import Config
 
-log = logging.getLogger(__name__)
+from .matting import U2NET, U2NETP, MattingSession, ModelSpec, load_session
 
-_session = None
-_hd_session = None
+log = logging.getLogger(__name__)
 
 
 def default_process_count(config: Config) -> int:
@@ -38,32 +38,25 @@ def inference_threads() -> int:
     return max(1, (os.cpu_count() or 1) // processes)
 
 
-def matting_session():
-    """The process's u2netp session, loaded on first use if it was not preloaded."""
-    global _session
-    if _session is None:
-        from .matting import load_session
-
-        started = time.monotonic()
-        _session = load_session(settings().MODEL_DIR, inference_threads(), arena=settings().INFERENCE_ARENA)
-        log.info(
-            "matting model loaded in %.2f s (%d threads)", time.monotonic() - started, inference_threads()
-        )
-    return _session
+@functools.cache
+def _session(spec: ModelSpec) -> MattingSession:
+    """The process's session for `spec`, loaded once, on first use if it was not preloaded."""
+    started, threads = time.monotonic(), inference_threads()
+    session = load_session(settings().MODEL_DIR, threads, spec, arena=settings().INFERENCE_ARENA)
+    log.info(
+        "matting model %s loaded in %.2f s (%d threads)", spec.filename, time.monotonic() - started, threads
+    )
+    return session
 
 
-def hd_session():
-    """The process's HD (u2net) session; only processes serving the HD queue load it."""
-    global _hd_session
-    if _hd_session is None:
-        from .matting import load_hd_session
+def matting_session() -> MattingSession:
+    """The u2netp session (basic_clean)."""
+    return _session(U2NETP)
 
-        started = time.monotonic()
-        _hd_session = load_hd_session(
-            settings().MODEL_DIR, inference_threads(), arena=settings().INFERENCE_ARENA
-        )
-        log.info("HD matting model loaded in %.2f s", time.monotonic() - started)
-    return _hd_session
+
+def hd_session() -> MattingSession:
+    """The HD (u2net) session; only processes serving the HD queue load it."""
+    return _session(U2NET)
 
 
 def preload(queue_names: Iterable[str]) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from werkzeug.security import check_password_hash
 
 from shared import sessions, users
 from shared.app import redis_client, settings
@@ -116,7 +117,7 @@ def change_password():
     require_login_token()
     user = current_user()
     data = load_body(password_schema)
-    if users.authenticate(user.email, data["currentPassword"]) is None:
+    if not check_password_hash(user.password_hash, data["currentPassword"]):
         raise BadRequest("current password is wrong", details={"fields": {"currentPassword": ["is wrong"]}})
     users.set_password(user, data["newPassword"])
     ended = sessions.end_all(user.id)

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import Row
 
 from shared import events, inputs, lifecycle, queues, results, task_types, tasks, uploads, webhooks
-from shared.app import redis_client, storage
+from shared.app import redis_client, settings, storage
 from shared.archive import result_entries, stream_zip
 from shared.db import db
 from shared.errors import BadRequest, Conflict, Unavailable
@@ -47,7 +47,7 @@ def _create_limit() -> str:
 @bp.get("/types")
 def list_types():
     """The task types this server knows, with their params and outputs; those it cannot run say why."""
-    config = current_app.extensions["settings"]
+    config = settings()
     return jsonify(
         success=True, data={"types": [task_types.describe(t, config) for t in task_types.registry()]}
     )
@@ -171,7 +171,7 @@ def _require_offered(name: str, params: dict) -> None:
     """Refuse a type this server cannot run now (its requirements unmet, or no longer registered),
     and an option it does not have (a client mistake: 4001, with what to send instead)."""
     task_type = task_types.registry().find(name)
-    config = current_app.extensions["settings"]
+    config = settings()
     reason = task_type.unavailable_reason(config) if task_type else "unknown type"
     if reason:
         raise Unavailable(f"{name} is not available: {reason}")

@@ -173,11 +173,6 @@ class ApiKeyListSchema(Schema):
     items = fields.List(fields.Nested(ApiKeySchema), required=True)
 
 
-class AccessTokenSchema(Schema):
-    user = fields.Nested(UserSchema, required=True)
-    accessToken = fields.String(required=True)
-
-
 class MeSchema(Schema):
     user = fields.Nested(UserSchema, required=True)
 

@@ -7,23 +7,9 @@ from sqlalchemy import func, select
 from shared.config import ROOT
 from shared.db import db
 from shared.hd import HD_UNAVAILABLE
-from shared.models import Task, User
+from shared.models import Task
+from tests.api.test_tasks import balance, create
 from tests.conftest import app_with
-
-IMAGE = "https://images.example.com/photo.jpg"
-
-
-def create(client, headers, params: dict):
-    return client.post(
-        "/api/task/create",
-        json={"type": "basic_clean", "inputImageUrl": IMAGE, "params": params},
-        headers=headers,
-    )
-
-
-def balance(user_id: int) -> int:
-    db.session.expire_all()
-    return db.session.get(User, user_id).quota
 
 
 def basic_clean(client) -> dict:
@@ -36,7 +22,7 @@ def test_hd_is_refused_before_any_charge_without_the_model(database, redis, auth
     for app in app_with(MODEL_DIR=str(tmp_path)):
         client = app.test_client()
         user = make_user(quota=3)
-        response = create(client, auth.headers(user), {"template": "all", "hd": True})
+        response = create(client, auth.headers(user), params={"template": "all", "hd": True})
         body = response.get_json()
         assert response.status_code == 400, body
         assert body["code"] == 4001 and body["message"] == HD_UNAVAILABLE
@@ -44,8 +30,8 @@ def test_hd_is_refused_before_any_charge_without_the_model(database, redis, auth
         assert db.session.scalar(select(func.count()).select_from(Task)) == 0
         assert redis.llen("rq:queue:images_hd") == 0 and redis.llen("rq:queue:images") == 0
         # hd: false (and no hd at all) still work on that server
-        assert create(client, auth.headers(user), {"hd": False}).status_code == 201
-        assert create(client, auth.headers(user), {}).status_code == 201
+        assert create(client, auth.headers(user), params={"hd": False}).status_code == 201
+        assert create(client, auth.headers(user), params={}).status_code == 201
         assert basic_clean(client)["options"] == [
             {"param": "hd", "available": False, "unavailableReason": HD_UNAVAILABLE}
         ]
@@ -53,8 +39,8 @@ def test_hd_is_refused_before_any_charge_without_the_model(database, redis, auth
 
 def test_hd_task_goes_to_its_own_queue(client, auth, make_user, redis):
     user = make_user(quota=2)
-    hd = create(client, auth.headers(user), {"hd": True}).get_json()["data"]["taskId"]
-    standard = create(client, auth.headers(user), {"hd": False}).get_json()["data"]["taskId"]
+    hd = create(client, auth.headers(user), params={"hd": True}).get_json()["data"]["taskId"]
+    standard = create(client, auth.headers(user), params={"hd": False}).get_json()["data"]["taskId"]
     assert [j.decode() for j in redis.lrange("rq:queue:images_hd", 0, -1)] == [hd]
     assert [j.decode() for j in redis.lrange("rq:queue:images", 0, -1)] == [standard]
     data = client.get(f"/api/task/{hd}", headers=auth.headers(user)).get_json()["data"]
@@ -67,6 +53,6 @@ def test_hd_task_goes_to_its_own_queue(client, auth, make_user, redis):
 
 def test_hd_must_be_a_boolean(client, auth, make_user):
     user = make_user(quota=1)
-    response = create(client, auth.headers(user), {"hd": "very"})
+    response = create(client, auth.headers(user), params={"hd": "very"})
     assert response.status_code == 400 and response.get_json()["code"] == 4001
     assert balance(user.id) == 1

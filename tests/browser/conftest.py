@@ -284,3 +284,15 @@ def record_requests(page) -> list[tuple[float, str]]:
 
     page.on("request", on_request)
     return log
+
+
+def spoil_access_token_and_reload(page) -> None:
+    """Make the stored access token invalid, so the console's next call refreshes the pair."""
+    page.evaluate(
+        """() => {
+            const saved = JSON.parse(localStorage.getItem('shopimage.auth'));
+            saved.accessToken = 'not-a-token';
+            localStorage.setItem('shopimage.auth', JSON.stringify(saved));
+        }"""
+    )
+    page.reload()

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD, ROOT
 
-from .conftest import product_jpeg, record_requests, sign_in, task_requests
+from .conftest import product_jpeg, record_requests, sign_in, spoil_access_token_and_reload, task_requests
 
 # The README's screenshot is refreshed only on request (UPDATE_SCREENSHOT=1); runs write to var/.
 SCREENSHOT = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOT") else "var") / "console-task-page.png"
@@ -230,14 +230,7 @@ def test_empty_quota_is_explained_and_tokens_refresh(page, live_server, make_use
     # A rejected access token is refreshed once and the call repeated.
     refreshes = []
     page.on("request", lambda r: refreshes.append(r.url) if r.url.endswith("/api/auth/refresh") else None)
-    page.evaluate(
-        """() => {
-            const saved = JSON.parse(localStorage.getItem('shopimage.auth'));
-            saved.accessToken = 'not-a-token';
-            localStorage.setItem('shopimage.auth', JSON.stringify(saved));
-        }"""
-    )
-    page.reload()
+    spoil_access_token_and_reload(page)
     expect(page.locator("#user-email")).to_have_text("empty@example.com")
     assert len(refreshes) == 1
 

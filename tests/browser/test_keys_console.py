@@ -7,7 +7,7 @@ import json
 import requests
 from playwright.sync_api import expect
 
-from .conftest import sign_in
+from .conftest import sign_in, spoil_access_token_and_reload
 
 
 def test_keys_page_creates_shows_once_and_revokes(page, live_server, make_user):
@@ -57,18 +57,6 @@ def test_sign_out_ends_the_session_on_the_server(page, live_server, make_user):
     # Both tokens the browser held are dead, though the access token had not expired.
     assert refused("/api/auth/refresh", saved["refreshToken"])
     assert refused("/api/auth/me", saved["accessToken"])
-
-
-def spoil_access_token_and_reload(page) -> None:
-    """Make the stored access token invalid, so the console's next call refreshes the pair."""
-    page.evaluate(
-        """() => {
-            const saved = JSON.parse(localStorage.getItem('shopimage.auth'));
-            saved.accessToken = 'not-a-token';
-            localStorage.setItem('shopimage.auth', JSON.stringify(saved));
-        }"""
-    )
-    page.reload()
 
 
 def test_console_keeps_the_rotated_refresh_token(page, live_server, make_user):

@@ -12,24 +12,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from rq.job import Job
-from sqlalchemy import func, select
 
 from shared import quota
-from shared.db import db
-from shared.models import QuotaLedger
-from tests.conftest import app_with, wait_for
+from tests.conftest import wait_for
 from tests.photos import product_photo
 
-from .test_lifecycle_e2e import create, task_row
+from .test_basic_clean_e2e import app  # noqa: F401 - the API enqueues the shipped job
+from .test_lifecycle_e2e import create, ended, refunds, task_row
 
 REAL_JOBS = {"JOB_OVERRIDES": "", "WORKER_PRELOAD": "1", "FETCH_TOTAL_TIMEOUT": "300"}
 """The shipped job, and a fetch deadline far beyond the test's patience: only a stop frees the worker."""
-
-
-@pytest.fixture
-def app(database, redis):
-    """The API enqueues the shipped basic_clean job (no stub override)."""
-    yield from app_with(JOB_OVERRIDES="")
 
 
 class InputServer:
@@ -79,12 +71,6 @@ def inputs():
     server.close()
 
 
-def refunds(task_id: str) -> int:
-    return db.session.scalar(
-        select(func.count()).where(QuotaLedger.task_id == task_id, QuotaLedger.reason == "refund")
-    )
-
-
 def test_cancelled_tasks_on_a_trickling_server_free_the_worker(
     client, auth, make_user, start_worker, inputs, redis
 ):
@@ -100,7 +86,7 @@ def test_cancelled_tasks_on_a_trickling_server_free_the_worker(
 
     normal = create(client, headers, inputs.url("/photo.jpg"))
     done = wait_for(
-        lambda: task_row(normal).status in ("success", "failed") and task_row(normal),
+        lambda: ended(normal),
         timeout=45,
         message="a normal task behind three cancelled ones",
     )

@@ -17,6 +17,7 @@ from shared.db import db, utcnow
 from shared.models import Task
 from tests.conftest import app_with
 from tests.s3_fixtures import MOTO_REGION, moto_endpoint, s3_bucket  # noqa: F401
+from tests.worker.test_lifecycle_e2e import create
 from worker.runner import TaskRejected, run_task
 
 IMAGE = "https://images.example.com/p.jpg"
@@ -41,12 +42,7 @@ def app(request, database, redis):
 
 @pytest.fixture
 def task_id(client, auth, make_user) -> str:
-    user = make_user(quota=1)
-    response = client.post(
-        "/api/task/create", json={"type": "basic_clean", "inputImageUrl": IMAGE}, headers=auth.headers(user)
-    )
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["data"]["taskId"]
+    return create(client, auth.headers(make_user(quota=1)), IMAGE)
 
 
 def stored(task_id: str) -> list[str]:

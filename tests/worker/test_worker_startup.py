@@ -6,26 +6,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
 from shared.db import db
 from shared.models import Task
-from tests.conftest import app_with, wait_for
+from tests.conftest import wait_for
 from tests.photos import product_photo
 from worker.memory import allocator_env
 
-from .test_basic_clean_e2e import REAL_PIPELINE, create, finished, upload
+from .test_basic_clean_e2e import REAL_PIPELINE, app, create, finished, upload  # noqa: F401 - app
 
 ACCEPT_BOUND_SECONDS = 30
 """Worker process start to first job accepted. The lean worker needs ~1-3 s (more on a loaded CI
 machine); a worker that imports rembg compiles numba's kernels first when their cache is empty,
 46-180 s on 2 cores."""
-
-
-@pytest.fixture
-def app(database, redis):
-    """The API enqueues the shipped basic_clean job (no stub override)."""
-    yield from app_with(JOB_OVERRIDES="")
 
 
 def started(task_id: str) -> bool:

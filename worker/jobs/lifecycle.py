@@ -63,7 +63,7 @@ def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None
         results.discard(storage(), task_id)
         name = db.session.scalar(select(Task.type).where(Task.id == task_id))
         db.session.close()
-        task_type = task_types.registry().find(name) if name else None
+        task_type = task_types.registry().find(name)
         cancel_job = task_type.cancel_job if task_type else None
         if cancel_job:
             queues.resolve(cancel_job)(task_id)  # frees what the task holds outside us

@@ -115,10 +115,7 @@ def submit_model_pose12(task_id: str) -> str:
             )
             db.session.commit()
             log.error("RunningHub rejected the inputs of task %s (%s): %s", task_id, exc.task_id, exc.msg)
-            try:
-                client().cancel(exc.task_id)
-            except RunningHubError as cancel_error:
-                log.error("could not cancel RunningHub task %s: %s", exc.task_id, cancel_error)
+            _cancel_remote(exc.task_id)
             _finish_failed(task_id, exc.user_message)
             return "failed"
         except CreateUncertain as exc:
@@ -144,10 +141,7 @@ def submit_model_pose12(task_id: str) -> str:
         db.session.commit()
         if not stored:  # an earlier, timed-out create's task was adopted meanwhile: keep that one
             log.warning("task %s already has a RunningHub task; cancelling %s", task_id, external_id)
-            try:
-                client().cancel(external_id)
-            except RunningHubError as exc:
-                log.error("could not cancel RunningHub task %s: %s", external_id, exc)
+            _cancel_remote(external_id)
         _follow_up(POLL, task_id, delay=settings().RUNNINGHUB_POLL_SECONDS)
         return "submitted"
 
@@ -289,10 +283,7 @@ def cancel_model_pose12(task_id: str) -> str:
         db.session.close()
         release_slot(task_id)
         if external_id:
-            try:
-                client().cancel(external_id)
-            except RunningHubError as exc:
-                log.warning("could not cancel RunningHub task %s: %s", external_id, exc)
+            _cancel_remote(external_id)
         return "cancelled"
 
 
@@ -322,3 +313,11 @@ def _finish_failed(task_id: str, message: str) -> None:
     if lifecycle.fail(task_id, message):
         db.session.commit()
     release_slot(task_id)
+
+
+def _cancel_remote(external_id: str) -> None:
+    """Cancel a render on RunningHub, best effort: a failure is logged, never raised."""
+    try:
+        client().cancel(external_id)
+    except RunningHubError as exc:
+        log.error("could not cancel RunningHub task %s: %s", external_id, exc)
