@@ -37,12 +37,20 @@ class ModelSpec:
     """rembg's name for the same model (its session class), used only by the reference loader."""
     fetch_name: str = ""
     """What `scripts/fetch_model.sh DIR` needs after the directory to install this model."""
+    label: str = "matting model"
+    """How the logs name it ("<label> loaded in ...")."""
 
 
 U2NETP = ModelSpec(filename="u2netp.onnx", md5="8e83ca70e441ab06c318d82300c84806")
 """rembg's u2netp (4.6 MB): the basic_clean model."""
 
-U2NET = ModelSpec(filename=HD_MODEL_FILENAME, md5=HD_MODEL_MD5, rembg_name="u2net", fetch_name="u2net")
+U2NET = ModelSpec(
+    filename=HD_MODEL_FILENAME,
+    md5=HD_MODEL_MD5,
+    rembg_name="u2net",
+    fetch_name="u2net",
+    label="HD matting model",
+)
 """rembg's full u2net (176 MB): the HD model, loaded only by processes serving the HD queue."""
 
 MODEL_FILENAME = U2NETP.filename

@@ -43,9 +43,7 @@ def _session(spec: ModelSpec) -> MattingSession:
     """The process's session for `spec`, loaded once, on first use if it was not preloaded."""
     started, threads = time.monotonic(), inference_threads()
     session = load_session(settings().MODEL_DIR, threads, spec, arena=settings().INFERENCE_ARENA)
-    log.info(
-        "matting model %s loaded in %.2f s (%d threads)", spec.filename, time.monotonic() - started, threads
-    )
+    log.info("%s loaded in %.2f s (%d threads)", spec.label, time.monotonic() - started, threads)
     return session
 
 
