@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,7 +133,7 @@ class Run:
         self._polled = 0.0
         self._waiting = False
 
-    def everything(self, folder: Path, balance: int) -> None:
+    def process_folder(self, folder: Path, balance: int) -> None:
         """The photos of `folder` not yet in OUT, and any batch an earlier run left in flight."""
         photos, clashes = find_photos(folder)
         for group in clashes:
@@ -157,7 +157,7 @@ class Run:
             todo = []
         self.progress = Progress(len(todo), len(todo) + picked_up)
         try:
-            self.process(todo)
+            self.upload_and_submit(todo)
             self.finish()
         finally:
             self.progress.close()
@@ -179,7 +179,7 @@ class Run:
                 self.state.forget(batch)
         return list(self.running)
 
-    def process(self, photos: list[Path]) -> None:
+    def upload_and_submit(self, photos: list[Path]) -> None:
         """Upload `photos` and submit them `batch_size` at a time, following the batches meanwhile."""
         pending: list[tuple[Path, str]] = []
         for photo in photos:
@@ -187,13 +187,8 @@ class Run:
                 self.not_processed[photo.name] = NO_QUOTA
                 continue
             try:
-                url = self.service.upload(photo)
+                url = self._upload(photo)
             except ServiceError as exc:
-                if exc.status in (400, 413):  # not a photo the service takes: this file only
-                    self.failed[photo.name] = exc.message
-                    self.finished += 1
-                    self._upload_done()
-                    continue
                 if exc.status != 409 or not pending:
                     raise
                 # The account's room for uploads no task has used yet is full: submitting uses them.
@@ -202,15 +197,31 @@ class Run:
                 if self.refusal:
                     self.not_processed[photo.name] = NO_QUOTA
                     continue
-                url = self.service.upload(photo)
-            self._upload_done()
-            pending.append((photo, url))
+                url = self._upload(photo)
+            if self.progress:
+                self.progress.uploaded()
+            if url is not None:
+                pending.append((photo, url))
             if len(pending) == self.batch_size:
                 self.submit(pending)
                 pending = []
             self.tick()
         if pending:
             self.submit(pending)
+
+    def _upload(self, photo: Path) -> str | None:
+        """The photo's upload URL; None when this file cannot be sent (it is counted as failed)."""
+        try:
+            return self.service.upload(photo)
+        except OSError as exc:
+            reason = f"cannot read it ({exc.strerror})"
+        except ServiceError as exc:
+            if exc.status not in (400, 413):  # a refusal of this file, not of the account
+                raise
+            reason = exc.message
+        self.failed[photo.name] = reason
+        self.finished += 1
+        return None
 
     def submit(self, items: list[tuple[Path, str]]) -> None:
         body = {
@@ -238,7 +249,8 @@ class Run:
                 if exc.code != TOO_MANY_ACTIVE:
                     raise
                 if not self._waiting:
-                    say(f"waiting: {exc.message}")
+                    active = exc.details.get("active", "too many")
+                    say(f"waiting: the account has {active} batches in progress, the service's limit")
                 self._waiting = True
                 time.sleep(POLL_SECONDS)
                 self.tick()
@@ -273,12 +285,12 @@ class Run:
         tasks = sorted(document["tasks"], key=lambda t: t["index"])
         archive = self._download(batch) if any(t["status"] == "success" for t in tasks) else None
         try:
-            for task in tasks:
+            for task, prefix in zip(tasks, zip_prefixes(tasks), strict=True):
                 file = batch.files[task["index"]]
                 if task["status"] != "success":
                     self.failed[file] = task.get("errorMessage") or f"task {task['status']}"
                 elif archive is not None:
-                    self._write(file, archive, task.get("ref") or f"{task['index'] + 1:03d}")
+                    self._write(file, archive, prefix)
         finally:
             if archive is not None:
                 archive.close()
@@ -299,35 +311,47 @@ class Run:
                 continue
         raise ServiceError(f"the results of batch {batch.id} arrived damaged {DOWNLOAD_TRIES} times")
 
-    def _write(self, file: str, archive: zipfile.ZipFile, label: str) -> None:
-        """Move `label/<name>` entries into OUT/<file's stem>/, whole or not at all."""
+    def _write(self, file: str, archive: zipfile.ZipFile, prefix: str) -> None:
+        """Move the entries named `prefix<name>` into OUT/<file's stem>/<name>, whole or not at all."""
         target = self.out / Path(file).stem
         if target.exists():
             return
-        entries = [(i, i.filename.split("/", 1)) for i in archive.infolist() if not i.is_dir()]
-        ours = [(info, parts[1]) for info, parts in entries if len(parts) == 2 and parts[0] == label]
+        ours = [(i, i.filename[len(prefix) :]) for i in archive.infolist() if i.filename.startswith(prefix)]
+        # Only plain file names can come from the service; anything else is not written.
+        ours = [(info, name) for info, name in ours if _plain(name)]
         if not ours:
             self.failed[file] = "its results are missing from the batch's download"
             return
         folder = Path(tempfile.mkdtemp(dir=self.state.scratch))
         for info, name in ours:
-            if Path(name).name != name or "\\" in name or name in (".", ".."):
-                continue  # only plain file names can come from the service
             with archive.open(info) as source, (folder / name).open("wb") as dest:
                 shutil.copyfileobj(source, dest)
         folder.rename(target)
         self.written += 1
 
-    def _upload_done(self) -> None:
-        if self.progress:
-            self.progress.uploaded()
+
+def zip_prefixes(tasks: list[dict[str, Any]]) -> list[str]:
+    """Where each item's files are in the batch's zip: `<ref>/<name>`, or `<position>/<name>` for an
+    item without a ref; items that share a folder have their names numbered `1-`, `2-`, ... in
+    item order (as `GET /api/batches/<id>/download` names them)."""
+    folders = [task.get("ref") or f"{task['index'] + 1:03d}" for task in tasks]
+    seen: Counter[str] = Counter()
+    prefixes = []
+    for folder in folders:
+        seen[folder] += 1
+        prefixes.append(f"{folder}/{seen[folder]}-" if folders.count(folder) > 1 else f"{folder}/")
+    return prefixes
+
+
+def _plain(name: str) -> bool:
+    return name not in ("", ".", "..") and not set(name) & {"/", "\\"}
 
 
 def _ref(stem: str) -> dict[str, str]:
     """The item's `ref` (its results' folder in the zip): the photo's name when the service takes it
     as one, else none (the zip then names the folder by the item's position)."""
-    ok = 0 < len(stem) <= REF_MAX and stem not in (".", "..") and stem.isprintable()
-    return {"ref": stem} if ok and not set(stem) & {"/", "\\"} else {}
+    ok = len(stem) <= REF_MAX and stem.isprintable()
+    return {"ref": stem} if ok and _plain(stem) else {}
 
 
 def quota_message(needed: int | None, balance: int | None) -> str:
@@ -472,11 +496,12 @@ def process(
         balance = service.balance()
     except ServiceError as exc:
         raise click.ClickException(_explain(exc)) from None
+    service.patient()
 
     out.mkdir(parents=True, exist_ok=True)
     run = Run(service, out, State(out), task_type, params, batch_size)
     try:
-        run.everything(folder, balance)
+        run.process_folder(folder, balance)
     except KeyboardInterrupt:
         say(_in_flight("interrupted", run))
         sys.exit(130)

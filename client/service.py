@@ -1,8 +1,8 @@
 """The shopimage service over HTTP, as the `shopimage` command uses it: the JSON envelope, retries.
 
-Only HTTP: this runs on a seller's laptop, far from the service's code. Transport failures and
-502/503/504 are retried by urllib3's `Retry` (every method: uploads cost nothing twice, batches
-carry an `Idempotency-Key`); 429 "too many requests" (4029) waits for its `Retry-After`. Any other
+Only HTTP: this runs on a seller's laptop, far from the service's code. Once a run is under way,
+transport failures and 502/503/504 are retried by urllib3's `Retry` (every method: uploads cost
+nothing twice, batches carry an `Idempotency-Key`); 429 "too many requests" (4029) waits for its `Retry-After`. Any other
 refusal becomes a `ServiceError` with the envelope's code, message and details.
 """
 
@@ -27,6 +27,20 @@ QUOTA_EXHAUSTED = 1003
 TIMEOUT = (10, 120)
 """Seconds to connect, and to wait for each piece of an answer."""
 RATE_LIMIT_TRIES = 10
+PATIENT = Retry(
+    total=5,
+    connect=5,
+    read=2,
+    status=5,
+    backoff_factor=1,
+    status_forcelist=(502, 503, 504),
+    allowed_methods=None,
+    # Not on Retry-After: the service puts it on every 429, and "too many batches in progress"
+    # (1005) is for the caller to wait out while it follows its batches.
+    respect_retry_after_header=False,
+    raise_on_status=False,
+)
+"""Retries once a run is under way: about 30 s of backoff before a request gives up."""
 USER_AGENT = "shopimage-cli/0.1"
 
 
@@ -51,18 +65,11 @@ class Service:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
         self.session.headers.update({"X-API-Key": api_key, "User-Agent": USER_AGENT})
-        retry = Retry(
-            total=5,
-            connect=5,
-            read=2,
-            status=5,
-            backoff_factor=1,
-            status_forcelist=(502, 503, 504),
-            allowed_methods=None,
-            respect_retry_after_header=True,
-            raise_on_status=False,
-        )
-        adapter = HTTPAdapter(max_retries=retry)
+
+    def patient(self) -> None:
+        """From now on ride out dropped connections and 502/503/504 (a long run on a laptop's wifi);
+        before, a wrong address fails at once."""
+        adapter = HTTPAdapter(max_retries=PATIENT)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 

@@ -25,7 +25,7 @@ from client.service import Service
 from shared import api_keys
 from shared.db import db
 from shared.models import QuotaLedger, Task, Upload, User
-from tests.conftest import ROOT
+from tests.conftest import ROOT, app_with, wait_for
 from tests.photos import product_photo
 
 STUB = "basic_clean=tests.client.jobs.store_input,model_pose12=tests.client.jobs.store_input"
@@ -37,6 +37,12 @@ RUNNINGHUB = {
     "RUNNINGHUB_WORKFLOWS_FILE": WORKFLOWS,
     "RUNNINGHUB_WEBHOOK_SECRET": "rh-hook-secret",
 }
+
+
+@pytest.fixture
+def app(database, redis):
+    """The in-process app (factories, direct API calls) enqueues the same stub as the web process."""
+    yield from app_with(JOB_OVERRIDES=STUB)
 
 
 @pytest.fixture(autouse=True)
@@ -248,6 +254,44 @@ def test_an_interrupted_run_collects_its_batch_on_the_next_run(tmp_path, make_us
     assert balance(user) == 8 and count(Upload, user) == 2 and state_files(out) == []
 
 
+def test_the_run_waits_while_the_account_has_too_many_batches_in_progress(
+    tmp_path, make_user, client, start_live_server, start_worker
+):
+    _user, key = account(make_user, quota=10)
+    server = start_live_server(JOB_OVERRIDES=STUB, MAX_ACTIVE_BATCHES_PER_USER="1")
+    # A batch of the account's own is in progress (no worker runs yet): the limit is reached.
+    headers = {"X-API-Key": key}
+    upload = client.post(
+        "/api/uploads", data={"file": (io.BytesIO(product_photo(100, 100)), "x.jpg")}, headers=headers
+    )
+    item = {"inputImageUrl": upload.get_json()["data"]["url"], "ref": "earlier"}
+    assert (
+        client.post(
+            "/api/batches", json={"type": "basic_clean", "items": [item]}, headers=headers
+        ).status_code
+        == 201
+    )
+    shots = photos(tmp_path / "shots", {f"p{i}.jpg": product_photo(100, 100, seed=i) for i in range(2)})
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:
+        command = subprocess.Popen(
+            [SHOPIMAGE, "process", shots, "--out", tmp_path / "out"],
+            env={**os.environ, "SHOPIMAGE_URL": server.url, "SHOPIMAGE_API_KEY": key},
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    try:
+        wait_for(lambda: "waiting: " in errors.read_text(), timeout=60, message="the command to wait")
+        start_worker(JOB_OVERRIDES=STUB)
+        stdout, _ = command.communicate(timeout=120)
+    finally:
+        command.kill()
+    assert command.returncode == 0, stdout + errors.read_text()
+    assert "waiting: the account has 1 batches in progress, the service's limit" in errors.read_text()
+    assert "2 written" in stdout and (tmp_path / "out" / "p1" / "white-bg.png").is_file()
+
+
 def test_params_reach_the_tasks_as_the_api_takes_them(tmp_path, make_user, service):
     user, key = account(make_user, quota=10)
     shots = photos(tmp_path / "shots", {"dress.jpg": product_photo(100, 100)})
@@ -330,14 +374,30 @@ def test_a_bad_address_or_key_is_a_clear_error(tmp_path, make_user, start_live_s
     assert not (tmp_path / "out").exists()
 
 
-def test_zip_entries_outside_a_photos_folder_are_not_written(tmp_path):
-    """Only `<ref>/<plain name>` entries become files (the zip comes from the network)."""
+def test_only_an_items_plain_file_names_are_written_from_the_zip(tmp_path):
+    """The zip comes from the network: only `<folder>/<plain name>` entries of the item become files."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name in ("shoe/white-bg.png", "shoe/../../escape.png", "other/white-bg.png"):
+        for name in ("shoe/white-bg.png", "shoe/../../escape.png", "shoe/..", "shoe/", "other/white-bg.png"):
             archive.writestr(name, b"png")
     out = tmp_path / "out"
     out.mkdir()
     run = cli.Run(None, out, cli.State(out), "basic_clean", {}, 1)
-    run._write("shoe.jpg", zipfile.ZipFile(buffer), "shoe")
-    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.png")) == ["out/shoe/white-bg.png"]
+    run._write("shoe.jpg", zipfile.ZipFile(buffer), "shoe/")
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == [
+        "out/shoe/white-bg.png"
+    ]
+
+
+def test_items_sharing_a_zip_folder_are_told_apart_as_the_service_numbers_them():
+    tasks = [{"index": 0, "ref": None}, {"index": 1, "ref": "001"}, {"index": 2, "ref": "shoe"}]
+    assert cli.zip_prefixes(tasks) == ["001/1-", "001/2-", "shoe/"]
+
+
+def test_the_command_loads_none_of_the_services_code():
+    """It is what a seller runs on a laptop: HTTP only, nothing of api/, worker/ or shared/."""
+    probe = "import sys, client.cli; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert not {"'api'", "'worker'", "'shared'"} & set(loaded.stdout.strip("[]\n").split(", "))
