@@ -107,6 +107,10 @@ class Progress:
         self.items.close()
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def say(text: str) -> None:
     tqdm.write(text, file=sys.stderr)
 
@@ -147,7 +151,7 @@ class Run:
         self.skipped = len(done)
         picked_up = sum(len(batch.files) for batch in resumed)
         say(
-            f"{len(photos) + len(self.not_processed)} photos in {folder}: {len(done)} already in "
+            f"{counted(len(photos) + len(self.not_processed), 'photo')} in {folder}: {len(done)} already in "
             f"{self.out}, {len(todo)} to process"
             + (f", {picked_up} picked up from an earlier run" if picked_up else "")
         )
@@ -249,8 +253,8 @@ class Run:
                 if exc.code != TOO_MANY_ACTIVE:
                     raise
                 if not self._waiting:
-                    active = exc.details.get("active", "too many")
-                    say(f"waiting: the account has {active} batches in progress, the service's limit")
+                    active = counted(exc.details.get("active", 0), "batch", "batches")
+                    say(f"waiting: the account has {active} in progress, the service's limit")
                 self._waiting = True
                 time.sleep(POLL_SECONDS)
                 self.tick()
@@ -258,7 +262,7 @@ class Run:
         batch.id = created["id"]
         self.state.save(batch)
         self.running.append(batch)
-        say(f"batch {batch.id}: {len(batch.files)} photos submitted")
+        say(f"batch {batch.id}: {counted(len(batch.files), 'photo')} submitted")
 
     def tick(self) -> None:
         """Poll the batches in flight (at most every POLL_SECONDS); collect those that completed."""
@@ -538,6 +542,6 @@ def _in_flight(message: str, run: Run) -> str:
     if not run.running:
         return message
     return (
-        f"{message}\n{len(run.running)} batches are still in progress on the service; run the same "
+        f"{message}\n{counted(len(run.running), 'batch', 'batches')} still in progress on the service; run the same "
         "command again to collect their results (they are not charged again)"
     )

@@ -246,7 +246,7 @@ def test_an_interrupted_run_collects_its_batch_on_the_next_run(tmp_path, make_us
         patched.setattr(cli.Run, "finish", interrupted)
         stopped = invoke(service.url, key, shots, "--out", out)
     assert stopped.exit_code == 130
-    assert "1 batches are still in progress on the service; run the same command again" in stopped.stderr
+    assert "1 batch still in progress on the service; run the same command again" in stopped.stderr
 
     again = invoke(service.url, key, shots, "--out", out)
     assert again.exit_code == 0, again.output
@@ -288,7 +288,7 @@ def test_the_run_waits_while_the_account_has_too_many_batches_in_progress(
     finally:
         command.kill()
     assert command.returncode == 0, stdout + errors.read_text()
-    assert "waiting: the account has 1 batches in progress, the service's limit" in errors.read_text()
+    assert "waiting: the account has 1 batch in progress, the service's limit" in errors.read_text()
     assert "2 written" in stdout and (tmp_path / "out" / "p1" / "white-bg.png").is_file()
 
 
