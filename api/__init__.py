@@ -63,9 +63,22 @@ def create_app(config: Config | None = None) -> Flask:
 
     from . import console, openapi
     from .cli import register_cli
-    from .routes import auth, events, files, health, keys, metrics, quota, tasks, webhooks
+    from .routes import auth, batches, events, files, health, keys, metrics, quota, tasks, webhooks
 
-    for module in (health, auth, keys, tasks, events, quota, files, webhooks, metrics, console, openapi):
+    for module in (
+        health,
+        auth,
+        keys,
+        tasks,
+        batches,
+        events,
+        quota,
+        files,
+        webhooks,
+        metrics,
+        console,
+        openapi,
+    ):
         app.register_blueprint(module.bp)
     for exempt in (health.bp, console.bp, openapi.bp):
         rate_limiter.exempt(exempt)

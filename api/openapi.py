@@ -34,6 +34,13 @@ from .schemas.auth import (
     RegisterSchema,
     UserSchema,
 )
+from .schemas.batches import (
+    BatchDetailSchema,
+    BatchListQuerySchema,
+    BatchPageSchema,
+    BatchSchema,
+    CreateBatchSchema,
+)
 from .schemas.common import StringId
 from .schemas.responses import (
     ERROR_CODES,
@@ -147,6 +154,13 @@ JSON_ERRORS = (400, 413, 415)
 COMMON_ERRORS = (429, 500, 503)
 """Any operation: rate limited, unexpected error, database or Redis down."""
 
+BATCH_ID = {
+    "name": "batchId",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    "description": "batch id as returned by create",
+}
 TASK_ID = {
     "name": "taskId",
     "in": "path",
@@ -420,6 +434,58 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "post",
+        "/api/batches",
+        "Create a batch: one task per item, all charged at once (N units) or none",
+        "batches",
+        BatchSchema,
+        (*JSON_ERRORS, *AUTH_ERRORS, 402, 409),
+        status=201,
+        body=CreateBatchSchema,
+        parameters=(IDEMPOTENCY_KEY,),
+        description="Every item is checked as a task create checks its input (an error names the item: "
+        "`details.fields.items.<index>`), then membership (403/1002), batches in progress under "
+        "the per-user limit (429/1005), and the charge: one statement takes N units or nothing, "
+        "a short balance is 402/1003 with `details: {needed, balance}`. The tasks run after single "
+        "tasks in every worker's order (bulk queues), so a batch never delays anyone's single task.",
+    ),
+    Operation(
+        "get",
+        "/api/batches",
+        "The caller's batches, newest first",
+        "batches",
+        BatchPageSchema,
+        (400, *AUTH_ERRORS),
+        query=BatchListQuerySchema,
+    ),
+    Operation(
+        "get",
+        "/api/batches/{batchId}",
+        "One of the caller's batches, with its tasks in item order",
+        "batches",
+        BatchDetailSchema,
+        AUTH_ERRORS,
+        parameters=(BATCH_ID,),
+    ),
+    Operation(
+        "post",
+        "/api/batches/{batchId}/cancel",
+        "Cancel every task of the batch not yet ended (each refunded once)",
+        "batches",
+        BatchDetailSchema,
+        (*AUTH_ERRORS, 409),
+        parameters=(BATCH_ID,),
+    ),
+    Operation(
+        "get",
+        "/api/batches/{batchId}/download",
+        "Every successful result of the batch as one zip, `<ref or 001>/<result name>`, streamed",
+        "batches",
+        "zip",
+        (*AUTH_ERRORS, 409),
+        parameters=(BATCH_ID,),
+    ),
+    Operation(
+        "post",
         "/api/uploads",
         "Upload an input photo (JPEG, PNG or WebP); members only (403/1002); 409 when the "
         "caller's uploads no task has used yet would exceed `UPLOAD_STORAGE_CAP_BYTES`",
@@ -560,6 +626,16 @@ def _create_body(plugin: MarshmallowPlugin, types: Registry) -> dict[str, Any]:
     return {"allOf": [plugin.converter.resolve_nested_schema(CreateTaskSchema)], "oneOf": variants}
 
 
+def _create_batch_body(plugin: MarshmallowPlugin, types: Registry, max_items: int) -> dict[str, Any]:
+    """CreateBatch, `params` tied to `type` as for a task, and this server's item limit."""
+    body = _create_body(plugin, types)
+    body["allOf"] = [
+        plugin.converter.resolve_nested_schema(CreateBatchSchema),
+        {"properties": {"items": {"type": "array", "maxItems": max_items}}},
+    ]
+    return body
+
+
 def build_spec(app: Flask) -> dict[str, Any]:
     """The OpenAPI document for the routes `app` has."""
     plugin = MarshmallowPlugin()
@@ -586,6 +662,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
     for resource in (TaskSchema, UserSchema, LedgerEntrySchema):
         spec.components.schema(resource.__name__.removesuffix("Schema"), schema=resource)
     spec.components.schema("CreateTaskRequest", _create_body(plugin, types))
+    spec.components.schema(
+        "CreateBatchRequest", _create_batch_body(plugin, types, app.config["MAX_BATCH_ITEMS"])
+    )
 
     routes = app_routes(app)
     for op in OPERATIONS:
@@ -651,8 +730,8 @@ def _operation(spec: APISpec, op: Operation) -> dict[str, Any]:
         parameters.append({"in": "query", "schema": op.query})
     if parameters:
         operation["parameters"] = parameters
-    if op.body is CreateTaskSchema:
-        body: Any = "CreateTaskRequest"
+    if op.body in (CreateTaskSchema, CreateBatchSchema):
+        body: Any = "CreateTaskRequest" if op.body is CreateTaskSchema else "CreateBatchRequest"
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
     elif op.body is not None:
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": op.body}}}

@@ -137,6 +137,8 @@ class Config:
 
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 25 * 1024 * 1024)
         self.MAX_JSON_BYTES = _int(env, "MAX_JSON_BYTES", 64 * 1024)
+        # A batch create lists up to MAX_BATCH_ITEMS URLs (signed links run to ~1.5 KB each).
+        self.MAX_BATCH_JSON_BYTES = _int(env, "MAX_BATCH_JSON_BYTES", 512 * 1024)
         self.UPLOAD_STORAGE_CAP_BYTES = _int(env, "UPLOAD_STORAGE_CAP_BYTES", 200 * 1024 * 1024)
         self.UPLOAD_UNUSED_SECONDS = _int(env, "UPLOAD_UNUSED_SECONDS", 24 * 3600)
         self.UPLOAD_CLEANUP_INTERVAL_SECONDS = _int(env, "UPLOAD_CLEANUP_INTERVAL_SECONDS", 600)
@@ -148,6 +150,11 @@ class Config:
         self.IDEMPOTENCY_TTL_SECONDS = _int(env, "IDEMPOTENCY_TTL_SECONDS", 48 * 3600)
         # Tasks one user may have pending or processing at once (0: no limit); a create beyond is 429/1005.
         self.MAX_ACTIVE_TASKS_PER_USER = _int(env, "MAX_ACTIVE_TASKS_PER_USER", 10)
+        # Batches: items per batch, batches one user may have in progress (0: no limit; beyond is
+        # 429/1005), and the timeout of a batch's task (it waits behind the batch's earlier items).
+        self.MAX_BATCH_ITEMS = _int(env, "MAX_BATCH_ITEMS", 100)
+        self.MAX_ACTIVE_BATCHES_PER_USER = _int(env, "MAX_ACTIVE_BATCHES_PER_USER", 3)
+        self.BATCH_TASK_TIMEOUT_SECONDS = _int(env, "BATCH_TASK_TIMEOUT_SECONDS", 3600)
 
         self.WORKER_QUEUES = [q for q in _str(env, "WORKER_QUEUES", "").split(",") if q]
         self.WORKER_PROCESSES = _int(env, "WORKER_PROCESSES", 0)
@@ -257,8 +264,10 @@ class Config:
                 raise ConfigError("DATABASE_URL must point at PostgreSQL in production")
             if self.ALLOW_PRIVATE_URLS:
                 raise ConfigError("ALLOW_PRIVATE_URLS is for development and tests only")
-        if self.TASK_TIMEOUT_SECONDS < 1:
-            raise ConfigError("TASK_TIMEOUT_SECONDS must be positive")
+        if self.TASK_TIMEOUT_SECONDS < 1 or self.BATCH_TASK_TIMEOUT_SECONDS < 1:
+            raise ConfigError("TASK_TIMEOUT_SECONDS and BATCH_TASK_TIMEOUT_SECONDS must be positive")
+        if self.MAX_BATCH_ITEMS < 1:
+            raise ConfigError("MAX_BATCH_ITEMS must be at least 1")
         if self.runninghub_configured and not self.RUNNINGHUB_WEBHOOK_SECRET:
             raise ConfigError("RUNNINGHUB_WEBHOOK_SECRET must be set when RunningHub is configured")
         if self.STORAGE_BACKEND not in {"local", "s3"}:

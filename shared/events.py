@@ -24,6 +24,7 @@ from . import metrics, queues
 log = logging.getLogger(__name__)
 
 KEY = "task_events"
+BATCH_KEY = "batch_events"
 
 
 def channel(task_id: str) -> str:
@@ -42,8 +43,25 @@ class TaskEvent:
     has_webhook: bool = False
 
 
+@dataclass(frozen=True)
+class BatchEvent:
+    """A batch completed: its last task ended (`batches.task_ended`)."""
+
+    batch_id: str
+    has_webhook: bool = False
+
+
+def batch_channel(batch_id: str) -> str:
+    """The Redis pub/sub channel announcing a batch's completion."""
+    return f"shopimage:batch:{batch_id}"
+
+
 def record(session: Session, evt: TaskEvent) -> None:
     session.info.setdefault(KEY, []).append(evt)
+
+
+def record_batch(session: Session, evt: BatchEvent) -> None:
+    session.info.setdefault(BATCH_KEY, []).append(evt)
 
 
 def announce(pipe: Pipeline, events: Iterable[TaskEvent]) -> None:
@@ -56,16 +74,23 @@ def announce(pipe: Pipeline, events: Iterable[TaskEvent]) -> None:
 @event.listens_for(Session, "after_commit")
 def _announce(session: Session) -> None:
     events: list[TaskEvent] = session.info.pop(KEY, [])
-    if not events or not has_app_context():
+    batch_events: list[BatchEvent] = session.info.pop(BATCH_KEY, [])
+    if not (events or batch_events) or not has_app_context():
         return
     redis = current_app.extensions["redis"]
+    delay_factor = current_app.config["RETRY_DELAY_FACTOR"]
     try:
         with redis.pipeline(transaction=False) as pipe:
             announce(pipe, events)
+            for evt in batch_events:
+                pipe.publish(batch_channel(evt.batch_id), json.dumps(asdict(evt)))
             pipe.execute()
         for evt in events:
             if evt.has_webhook and evt.status in ("success", "failed"):
-                queues.enqueue_webhook(redis, evt.task_id, current_app.config["RETRY_DELAY_FACTOR"])
+                queues.enqueue_webhook(redis, evt.task_id, delay_factor)
+        for evt in batch_events:
+            if evt.has_webhook:
+                queues.enqueue_batch_webhook(redis, evt.batch_id, delay_factor)
     except Exception:
         # The commit stands; a lost announcement only delays a stream client (it re-reads) or a
         # webhook (the reconciler does not resend it: recorded as a known limit in docs/DECISIONS.md).
@@ -75,3 +100,4 @@ def _announce(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _discard(session: Session) -> None:
     session.info.pop(KEY, None)
+    session.info.pop(BATCH_KEY, None)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from . import events, quota
+from . import batches, events, quota
 from .db import db, utcnow
 from .models import ACTIVE_STATUSES, Task
 
@@ -88,7 +88,7 @@ def succeed(task_id: str, result_urls: Sequence[str], result_files: Sequence[dic
             completed_at=now,
             updated_at=now,
         )
-        .returning(Task.type, Task.started_at, Task.webhook_url)
+        .returning(Task.type, Task.started_at, Task.webhook_url, Task.batch_id)
         .execution_options(synchronize_session=False)
     ).one_or_none()
     if row is None:
@@ -104,7 +104,7 @@ def fail(task_id: str, message: str) -> bool:
         update(Task)
         .where(Task.id == task_id, Task.status.in_(ACTIVE_STATUSES))
         .values(status="failed", error_message=message[:2000], completed_at=now, updated_at=now)
-        .returning(Task.user_id, Task.type, Task.started_at, Task.webhook_url)
+        .returning(Task.user_id, Task.type, Task.started_at, Task.webhook_url, Task.batch_id)
         .execution_options(synchronize_session=False)
     ).one_or_none()
     if row is None:
@@ -123,6 +123,10 @@ def _ended(task_id: str, status: str, row, now: datetime) -> None:
         task_id, row.type, status, 100 if status == "success" else None, seconds, bool(row.webhook_url)
     )
     events.record(db.session, evt)
+    if row.batch_id is not None:
+        completed = batches.task_ended(row.batch_id, now)
+        if completed is not None:
+            events.record_batch(db.session, events.BatchEvent(completed.id, bool(completed.webhook_url)))
 
 
 def transition(
@@ -142,12 +146,20 @@ def transition(
     return fail(task_id, error_message or "任务处理失败")
 
 
-def sweep_timeouts(timeout_seconds: int, now: datetime | None = None) -> list[str]:
-    """Fail (and refund) every active task created more than `timeout_seconds` ago."""
+def sweep_timeouts(
+    timeout_seconds: int, now: datetime | None = None, batch_timeout_seconds: int | None = None
+) -> list[str]:
+    """Fail (and refund) every active task created more than `timeout_seconds` ago; a batch's
+    task gets `batch_timeout_seconds` (it waits behind its batch's earlier items), if given."""
     now = now or utcnow()
-    cutoff = now - timedelta(seconds=timeout_seconds)
-    stale = db.session.scalars(
-        select(Task.id).where(Task.status.in_(ACTIVE_STATUSES), Task.created_at < cutoff).limit(500)
-    ).all()
-    message = timeout_message(timeout_seconds)
-    return [task_id for task_id in stale if fail(task_id, message)]
+    failed = []
+    kinds = [(Task.batch_id.is_(None), timeout_seconds)]
+    kinds.append((Task.batch_id.is_not(None), batch_timeout_seconds or timeout_seconds))
+    for kind, seconds in kinds:
+        cutoff = now - timedelta(seconds=seconds)
+        stale = db.session.scalars(
+            select(Task.id).where(Task.status.in_(ACTIVE_STATUSES), Task.created_at < cutoff, kind).limit(500)
+        ).all()
+        message = timeout_message(seconds)
+        failed += [task_id for task_id in stale if fail(task_id, message)]
+    return failed

@@ -1,4 +1,4 @@
-"""Tables: users, tasks, the quota ledger, idempotency records, uploads, API keys and refresh tokens."""
+"""Tables: users, tasks, batches, the quota ledger, idempotency records, uploads, API keys and refresh tokens."""
 
 from __future__ import annotations
 
@@ -67,6 +67,7 @@ class Task(db.Model):
         Index("ix_tasks_user_created", "user_id", "created_at"),
         Index("ix_tasks_status_created", "status", "created_at"),
         Index("ix_tasks_type", "type"),
+        Index("ix_tasks_batch", "batch_id", "batch_index"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_task_id)
@@ -84,9 +85,34 @@ class Task(db.Model):
     external_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # Where to POST the task when it ends (client webhooks, signed per Standard Webhooks).
     webhook_url: Mapped[str | None] = mapped_column(Text)
+    # The batch the task was created in (None for a single task), its place and the client's ref.
+    batch_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("batches.id", ondelete="CASCADE"))
+    batch_index: Mapped[int | None] = mapped_column(Integer)
+    batch_ref: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Batch(db.Model):
+    """Many tasks of one type and params, charged together (all or nothing) and followed as one.
+
+    `ended` counts the tasks that reached success or failed; the transition that brings it to
+    `total` sets `completed_at` (one row-locked UPDATE, so exactly one task end completes it).
+    """
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_user_created", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_task_id)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    total: Mapped[int] = mapped_column(Integer)
+    ended: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -111,13 +137,17 @@ class QuotaLedger(db.Model):
 
 
 class WebhookDelivery(db.Model):
-    """One attempt to deliver a task's end to the client's webhook URL."""
+    """One attempt to deliver a task's end (or a batch's completion) to the client's webhook URL."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_task", "task_id", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_task", "task_id", "id"),
+        Index("ix_webhook_deliveries_batch", "batch_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    task_id: Mapped[str] = mapped_column(String(32), ForeignKey("tasks.id", ondelete="CASCADE"))
+    task_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("tasks.id", ondelete="CASCADE"))
+    batch_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("batches.id", ondelete="CASCADE"))
     message_id: Mapped[str] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(Integer)
     status_code: Mapped[int | None] = mapped_column(Integer)

@@ -81,14 +81,19 @@ PRESETS: dict[str, Preset] = {
 """Each preset sets defaults for the params it names; params the client sends override them."""
 
 
+_SIDE = "0*(?:25[6-9]|2[6-9][0-9]|[3-9][0-9]{2}|[1-3][0-9]{3}|40[0-8][0-9]|409[0-6])"
+SIZE_PATTERN = f"^{_SIDE}([xX]{_SIDE})?$"
+"""The string form of `outputSize` (`"1000"` or `"1000x1250"`, each side in range), as documented."""
+
+
 def parse_size(value: Any) -> tuple[int, int]:
     """`1000`, `"1000"` or `"1000x1250"` as (width, height); ValueError names the rule."""
     if isinstance(value, bool):
         raise ValueError(_SIZE_RULE)
     if isinstance(value, int):
         width = height = value
-    elif isinstance(value, str) and re.fullmatch(r"\d{1,5}(x\d{1,5})?", value.strip().lower()):
-        parts = value.strip().lower().split("x")
+    elif isinstance(value, str) and re.fullmatch(SIZE_PATTERN, value):
+        parts = value.lower().split("x")
         width, height = int(parts[0]), int(parts[-1])
     else:
         raise ValueError(_SIZE_RULE)
@@ -133,7 +138,7 @@ class OutputParams(Schema):
         metadata={
             "oneOf": [
                 {"type": "integer", "minimum": SIDE_MIN, "maximum": SIDE_MAX},
-                {"type": "string", "pattern": r"^\d{3,4}x\d{3,4}$"},
+                {"type": "string", "pattern": SIZE_PATTERN},
             ],
             "description": f"the canvas: a square side or WIDTHxHEIGHT, {SIDE_MIN}-{SIDE_MAX} px per side",
         }

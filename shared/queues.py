@@ -36,8 +36,33 @@ MAINTENANCE = "maintenance"
 WEBHOOKS = "webhooks"
 """Deliveries of task ends to clients' webhook URLs: a slow receiver never holds up task work."""
 
-ALL_QUEUES = (MAINTENANCE, RUNNINGHUB, IMAGES, WEBHOOKS)
-"""Default order a worker listens in: cheap, latency-sensitive queues first; deliveries last."""
+BULK_SUFFIX = "_bulk"
+
+
+def bulk(queue: str) -> str:
+    """The queue a batch's tasks go to instead of `queue`: served by the same workers, after it.
+
+    rq takes a worker's next job from the first non-empty queue in its order, so a single task
+    never waits behind a batch's backlog (one user's catalogue cannot starve another's photo);
+    batches themselves run in the order they were created.
+    """
+    return queue + BULK_SUFFIX
+
+
+TASK_QUEUES = (RUNNINGHUB, IMAGES, IMAGES_HD)
+"""Queues a task's first job can go to; each has a bulk twin for batches."""
+
+ALL_QUEUES = (MAINTENANCE, RUNNINGHUB, IMAGES, bulk(RUNNINGHUB), bulk(IMAGES), WEBHOOKS)
+"""Default order a worker listens in: cheap, latency-sensitive queues first, then batches' work;
+deliveries last."""
+
+
+def with_bulk_twins(names: list[str]) -> list[str]:
+    """`names` with the bulk twin of each task queue in it added (after everything listed), so a
+    worker started for a queue (`WORKER_QUEUES=images_hd`) also serves that queue's batches."""
+    twins = [bulk(name) for name in names if name in TASK_QUEUES and bulk(name) not in names]
+    return [*names, *twins]
+
 
 LANE_QUEUES = (WEBHOOKS,)
 """Queues served by a worker process of their own (`WORKER_WEBHOOK_LANE`), not by the task workers:
@@ -87,12 +112,23 @@ WEBHOOK_RETRY_INTERVALS = (10, 30, 120, 600, 1800, 3600)
 """Backoff between delivery attempts: about 1.7 hours of trying in all, then given up."""
 
 
+BATCH_WEBHOOK_JOB = "worker.jobs.webhooks.deliver_batch_webhook"
+
+
 def enqueue_webhook(redis: Redis, task_id: str, retry_delay_factor: float = 1.0) -> Job:
+    return _enqueue_delivery(redis, WEBHOOK_JOB, task_id, retry_delay_factor)
+
+
+def enqueue_batch_webhook(redis: Redis, batch_id: str, retry_delay_factor: float = 1.0) -> Job:
+    return _enqueue_delivery(redis, BATCH_WEBHOOK_JOB, batch_id, retry_delay_factor)
+
+
+def _enqueue_delivery(redis: Redis, func: str, owner_id: str, retry_delay_factor: float) -> Job:
     intervals = [int(i * retry_delay_factor) for i in WEBHOOK_RETRY_INTERVALS]
     return Queue(WEBHOOKS, connection=redis).enqueue(
-        WEBHOOK_JOB,
-        task_id,
-        job_id=f"{task_id}-webhook",
+        func,
+        owner_id,
+        job_id=f"{owner_id}-webhook",
         job_timeout=30,
         retry=Retry(max=len(intervals), interval=intervals),
         result_ttl=3600,
@@ -118,24 +154,38 @@ def enqueue_task(
 
     `also`: more commands for the same Redis round trip (the create path announces the task).
     """
-    with redis.pipeline() as pipe:  # one round trip instead of several
-        job = Queue(spec.queue, connection=redis).enqueue(
-            spec.func,
-            task_id,
-            job_id=task_id,
-            job_timeout=spec.timeout,
-            retry=spec.retry(retry_delay_factor),
-            on_failure=Callback(FAILURE_CALLBACK),
-            result_ttl=3600,
-            failure_ttl=7 * 86400,
-            description=f"{task_type} {task_id}",
-            meta={"request_id": logs.request_id.get()},
-            pipeline=pipe,
-        )
+    return enqueue_tasks(redis, [(task_id, task_type, spec)], retry_delay_factor, also)[0]
+
+
+def enqueue_tasks(
+    redis: Redis,
+    jobs: list[tuple[str, str, JobSpec]],
+    retry_delay_factor: float = 1.0,
+    also: Callable[[Pipeline], None] | None = None,
+) -> list[Job]:
+    """Enqueue the first jobs of committed tasks, (task id, type, spec) each, in one round trip."""
+    request_id = logs.request_id.get()
+    with redis.pipeline() as pipe:
+        enqueued = [
+            Queue(spec.queue, connection=redis).enqueue(
+                spec.func,
+                task_id,
+                job_id=task_id,
+                job_timeout=spec.timeout,
+                retry=spec.retry(retry_delay_factor),
+                on_failure=Callback(FAILURE_CALLBACK),
+                result_ttl=3600,
+                failure_ttl=7 * 86400,
+                description=f"{task_type} {task_id}",
+                meta={"request_id": request_id},
+                pipeline=pipe,
+            )
+            for task_id, task_type, spec in jobs
+        ]
         if also is not None:
             also(pipe)
         pipe.execute()
-    return job
+    return enqueued
 
 
 def current_job_key(task_id: str) -> str:

@@ -25,20 +25,36 @@ def take_one(connection: Connection, user_id: int, task_id: str, now: datetime) 
     On PostgreSQL the create path does the same inside its single statement
     (`shared.tasks.CREATE_STATEMENT`); keep the two in step.
     """
-    balance = connection.execute(_CHARGE, {"user_id": user_id, "now": now}).scalar_one_or_none()
+    return take(connection, user_id, [task_id], now)
+
+
+def take(connection: Connection, user_id: int, task_ids: list[str], now: datetime) -> int | None:
+    """Charge one unit per task, all or nothing: one conditional UPDATE (`quota >= N`), then a
+    ledger row per task; the new balance, or None if refused (nothing charged).
+
+    Concurrent charges serialize on the user's row: of two batches racing for the last units,
+    the second's UPDATE re-checks `quota >= N` against the first's committed balance.
+    """
+    count = len(task_ids)
+    balance = connection.execute(
+        _CHARGE, {"user_id": user_id, "now": now, "count": count}
+    ).scalar_one_or_none()
     if balance is None:
         return None
     connection.execute(
         _LEDGER_INSERT,
-        {
-            "user_id": user_id,
-            "amount": -1,
-            "balance_after": balance,
-            "reason": "deduct",
-            "task_id": task_id,
-            "note": None,
-            "created_at": now,
-        },
+        [
+            {
+                "user_id": user_id,
+                "amount": -1,
+                "balance_after": balance + count - 1 - position,
+                "reason": "deduct",
+                "task_id": task_id,
+                "note": None,
+                "created_at": now,
+            }
+            for position, task_id in enumerate(task_ids)
+        ],
     )
     return balance
 
@@ -47,12 +63,12 @@ _CHARGE = (
     update(User.__table__)
     .where(
         User.id == bindparam("user_id"),
-        User.quota > 0,
+        User.quota >= bindparam("count"),
         User.is_active.is_(True),
         User.is_member.is_(True),
         or_(User.member_until.is_(None), User.member_until > bindparam("now")),
     )
-    .values(quota=User.quota - 1, updated_at=bindparam("now"))
+    .values(quota=User.quota - bindparam("count"), updated_at=bindparam("now"))
     .returning(User.quota)
 )
 _LEDGER_INSERT = insert(QuotaLedger.__table__)
@@ -134,8 +150,9 @@ def audit() -> list[AuditProblem]:
     return problems
 
 
-def refusal(user_id: int, now: datetime) -> Exception:
-    """The error explaining why a charge was refused."""
+def refusal(user_id: int, now: datetime, needed: int | None = None) -> Exception:
+    """The error explaining why a charge was refused; with `needed` (a batch's units) the quota
+    refusal says how many were needed and how many are left."""
     user = db.session.get(User, user_id)
     if user is None:
         return AccountUnavailable()
@@ -145,6 +162,11 @@ def refusal(user_id: int, now: datetime) -> Exception:
         if user.is_member:
             return NotMember("membership expired: renew it to create tasks")
         return NotMember()
+    if needed is not None:
+        return QuotaExhausted(
+            f"not enough quota: this needs {needed} units and {user.quota} are left",
+            details={"needed": needed, "balance": user.quota},
+        )
     return QuotaExhausted()
 
 

@@ -17,7 +17,7 @@ class Timestamp(fields.DateTime):
     """ISO 8601 in UTC with a `Z` suffix (SQLite returns naive datetimes; they are UTC)."""
 
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        return _timestamp(value)
+        return iso_timestamp(value)
 
 
 class StringId(fields.Field):
@@ -55,10 +55,17 @@ class TaskSchema(Schema):
     updatedAt = Timestamp(attribute="updated_at")
     startedAt = Timestamp(attribute="started_at")
     completedAt = Timestamp(attribute="completed_at")
+    batchId = fields.String(attribute="batch_id", metadata={"description": "The batch it belongs to."})
+    ref = fields.String(
+        attribute="batch_ref", metadata={"description": "The client's reference for this item of its batch."}
+    )
+    index = fields.Integer(
+        attribute="batch_index", metadata={"description": "Its place in its batch, from 0."}
+    )
 
 
-OPTIONAL_KEYS = ("errorMessage", "startedAt", "completedAt")
-"""Left out of the task JSON while empty (SPEC marks them optional)."""
+OPTIONAL_KEYS = ("errorMessage", "startedAt", "completedAt", "batchId", "ref", "index")
+"""Left out of the task JSON while empty (SPEC marks them optional; a single task has no batch keys)."""
 
 
 def result_links(keys: list[str], storage: Storage, lifetime: int) -> list[str]:
@@ -85,19 +92,23 @@ def task_document(task: Task | Row, storage: Storage, lifetime: int) -> dict[str
         "resultUrls": links,
         "results": result_entries(task.result_urls or [], task.result_files, links),
         "progress": task.progress,
-        "createdAt": _timestamp(task.created_at),
-        "updatedAt": _timestamp(task.updated_at),
+        "createdAt": iso_timestamp(task.created_at),
+        "updatedAt": iso_timestamp(task.updated_at),
     }
     if task.error_message is not None:
         data["errorMessage"] = task.error_message
     if task.started_at is not None:
-        data["startedAt"] = _timestamp(task.started_at)
+        data["startedAt"] = iso_timestamp(task.started_at)
     if task.completed_at is not None:
-        data["completedAt"] = _timestamp(task.completed_at)
+        data["completedAt"] = iso_timestamp(task.completed_at)
+    if task.batch_id is not None:
+        data["batchId"] = task.batch_id
+        data["ref"] = task.batch_ref
+        data["index"] = task.batch_index
     return data
 
 
-def _timestamp(value: datetime | None) -> str | None:
+def iso_timestamp(value: datetime | None) -> str | None:
     """`Timestamp`'s format: ISO 8601 in UTC, milliseconds, `Z` (naive values are UTC)."""
     if value is None:
         return None

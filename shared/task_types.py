@@ -110,20 +110,28 @@ class TaskType:
                 return option.requires.reason
         return None
 
-    def queue_for(self, params: Mapping[str, Any] | None) -> str:
-        """The queue of a task with these params: an option's own, else the type's."""
+    def queue_for(self, params: Mapping[str, Any] | None, *, in_batch: bool = False) -> str:
+        """The queue of a task with these params: an option's own, else the type's; a batch's
+        task goes to that queue's bulk twin (`queues.bulk`)."""
         chosen = self._chosen(params or {})
-        return chosen[0].queue if chosen else self.job.queue
+        queue = chosen[0].queue if chosen else self.job.queue
+        return queues.bulk(queue) if in_batch else queue
 
     def queues(self) -> tuple[str, ...]:
-        return (self.job.queue, *(option.queue for option in self.options))
+        own = (self.job.queue, *(option.queue for option in self.options))
+        return (*own, *(queues.bulk(queue) for queue in own))
 
     def job_spec(
-        self, overrides: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None
+        self,
+        overrides: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        in_batch: bool = False,
     ) -> queues.JobSpec:
         """The first job on the params' queue, pointed elsewhere by `JOB_OVERRIDES` (tests run stubs)."""
         func = overrides[self.name] if overrides and self.name in overrides else self.job.func
-        return queues.JobSpec(func, self.queue_for(params), self.job.timeout, self.job.retry_intervals)
+        queue = self.queue_for(params, in_batch=in_batch)
+        return queues.JobSpec(func, queue, self.job.timeout, self.job.retry_intervals)
 
     def _chosen(self, params: Mapping[str, Any]) -> list[Option]:
         return [option for option in self.options if params.get(option.param)]

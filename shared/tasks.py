@@ -124,24 +124,33 @@ def create_task(
     return Created(201, body, task_id, task_type, False)
 
 
-def check_active_limit(user_id: int, limit: int, idempotency: tuple[str, str] | None = None) -> None:
-    """Refuse a new task when the user has `limit` tasks pending or processing (a replay passes).
-
-    Cancelling refunds, so without a limit one unit could keep every worker busy (create, cancel,
-    repeat). On PostgreSQL a transaction-scoped advisory lock serializes one user's creates until
-    the create commits or rolls back, so concurrent creates cannot all pass the same count (the
-    count runs after the lock, in a statement with a fresh snapshot). SQLite serializes writers.
-    """
+def lock_user_creates(user_id: int) -> None:
+    """Serialize one user's creates (tasks and batches) until this transaction ends (PostgreSQL;
+    SQLite serializes writers anyway), so limits counted after it cannot be passed together."""
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(
             text("SELECT pg_advisory_xact_lock(:space, :user_id)"),
             {"space": ACTIVE_LIMIT_LOCK, "user_id": user_id},
         )
+
+
+def check_active_limit(user_id: int, limit: int, idempotency: tuple[str, str] | None = None) -> None:
+    """Refuse a new task when the user has `limit` single tasks pending or processing (a replay
+    passes). A batch's tasks have their own limit (`batches`: batches in progress).
+
+    Cancelling refunds, so without a limit one unit could keep every worker busy (create, cancel,
+    repeat). On PostgreSQL a transaction-scoped advisory lock serializes one user's creates until
+    the create commits or rolls back, so concurrent creates cannot all pass the same count (the
+    count runs after the lock, in a statement with a fresh snapshot). SQLite serializes writers.
+    """
+    lock_user_creates(user_id)
     if idempotency is not None and find_replay(user_id, *idempotency) is not None:
         return
     active = db.session.scalar(
-        select(func.count()).where(Task.user_id == user_id, Task.status.in_(ACTIVE_STATUSES))
+        select(func.count()).where(
+            Task.user_id == user_id, Task.status.in_(ACTIVE_STATUSES), Task.batch_id.is_(None)
+        )
     )
     if active >= limit:
         raise TooManyActiveTasks(
@@ -236,15 +245,19 @@ _CLAIM_KEY = (
 
 def _replay(user_id: int, key: str, fingerprint: str) -> Created:
     """The stored answer for a key already used; a disabled or deleted account gets no replay."""
+    check_account_for_replay(user_id)
+    replay = find_replay(user_id, key, fingerprint)
+    if replay is None:  # the holder's record was pruned in between: the key is free again
+        raise Conflict("Idempotency-Key is being released; retry the request")
+    return replay
+
+
+def check_account_for_replay(user_id: int) -> None:
     user = db.session.get(User, user_id)
     if user is None:
         raise AccountUnavailable()
     if not user.is_active:
         raise AccountDisabled()
-    replay = find_replay(user_id, key, fingerprint)
-    if replay is None:  # the holder's record was pruned in between: the key is free again
-        raise Conflict("Idempotency-Key is being released; retry the request")
-    return replay
 
 
 def get_owned(task_id: str, user_id: int) -> Task:

@@ -269,7 +269,7 @@ def main(config: Config | None = None) -> None:
     config = config or Config()
     config.validate()
     logs.configure(config.LOG_LEVEL, config.LOG_FORMAT)
-    queue_names = config.WORKER_QUEUES or list(queues.ALL_QUEUES)
+    queue_names = queues.with_bulk_twins(config.WORKER_QUEUES or list(queues.ALL_QUEUES))
     lane = [q for q in queues.LANE_QUEUES if q in queue_names] if config.WORKER_WEBHOOK_LANE else []
     if lane and len(lane) < len(queue_names):
         queue_names = [q for q in queue_names if q not in lane]

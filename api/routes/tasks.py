@@ -11,6 +11,7 @@ from sqlalchemy import Row
 from shared import events, inputs, lifecycle, queues, results, task_types, tasks, uploads, webhooks
 from shared.app import redis_client, settings, storage
 from shared.archive import result_entries, stream_zip
+from shared.cancel import stop_work
 from shared.db import db
 from shared.errors import BadRequest, Conflict, Unavailable
 from shared.models import Task
@@ -57,7 +58,7 @@ def list_types():
 @rate_limiter.limit(_create_limit, scope="create")
 def create():
     data = load_body(create_schema)
-    _require_offered(data["type"], data["params"])
+    require_offered(data["type"], data["params"])
     key = tasks.check_idempotency_key(request.headers.get("Idempotency-Key"))
     allow_private = current_app.config["ALLOW_PRIVATE_URLS"]
     upload_key = inputs.own_key(data["inputImageUrl"], storage())
@@ -131,11 +132,7 @@ def cancel(task_id: str):
             f"task already ended ({task.status}); only pending or processing tasks can be cancelled"
         )
     db.session.commit()
-    queues.cancel_job(redis_client(), task.id)
-    results.discard(storage(), task.id)
-    task_type = task_types.get(task.type)
-    if task_type.cancel_job:
-        queues.enqueue_follow_up(redis_client(), task_type.cancel_job, task.id, queue=task_type.job.queue)
+    stop_work(redis_client(), storage(), task.id, task.type)
     db.session.refresh(task)
     return jsonify(success=True, data=dump_task(task))
 
@@ -147,7 +144,7 @@ def retry(task_id: str):
     task = tasks.get_owned(task_id, user.id)
     if task.status != "failed":
         raise Conflict("only failed tasks can be retried")
-    _require_offered(task.type, dict(task.params or {}))
+    require_offered(task.type, dict(task.params or {}))
     return _create(
         user.id, task.type, task.input_image_url, dict(task.params or {}), None, webhook_url=task.webhook_url
     )
@@ -167,7 +164,7 @@ def download(task_id: str):
     )
 
 
-def _require_offered(name: str, params: dict) -> None:
+def require_offered(name: str, params: dict) -> None:
     """Refuse a type this server cannot run now (its requirements unmet, or no longer registered),
     and an option it does not have (a client mistake: 4001, with what to send instead)."""
     task_type = task_types.registry().find(name)

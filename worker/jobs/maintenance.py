@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from shared import lifecycle, queues, results, sessions, task_types, tasks, uploads
+from shared import cancel, lifecycle, queues, sessions, task_types, tasks, uploads
 from shared.app import redis_client, settings, storage
 from shared.db import db, utcnow
 from shared.models import ACTIVE_STATUSES, Task
@@ -20,18 +20,15 @@ log = logging.getLogger(__name__)
 def sweep_timeouts() -> list[str]:
     """Fail and refund tasks that have not finished `TASK_TIMEOUT_SECONDS` after creation."""
     with app_context():
-        failed = lifecycle.sweep_timeouts(settings().TASK_TIMEOUT_SECONDS)
+        config = settings()
+        failed = lifecycle.sweep_timeouts(
+            config.TASK_TIMEOUT_SECONDS, batch_timeout_seconds=config.BATCH_TASK_TIMEOUT_SECONDS
+        )
         db.session.commit()
         types = dict(db.session.execute(select(Task.id, Task.type).where(Task.id.in_(failed))).all())
         db.session.close()
         for task_id in failed:
-            queues.cancel_job(redis_client(), task_id)
-            results.discard(storage(), task_id)
-            task_type = task_types.registry().find(types[task_id])
-            if task_type is not None and task_type.cancel_job:
-                queues.enqueue_follow_up(
-                    redis_client(), task_type.cancel_job, task_id, queue=task_type.job.queue
-                )
+            cancel.stop_work(redis_client(), storage(), task_id, types[task_id])
         if failed:
             log.warning("sweeper failed %d timed-out task(s): %s", len(failed), ", ".join(failed))
         return failed
@@ -46,19 +43,19 @@ def reconcile_tasks() -> list[str]:
         config = settings()
         cutoff = utcnow() - timedelta(seconds=config.RECONCILE_GRACE_SECONDS)
         rows = db.session.execute(
-            select(Task.id, Task.type, Task.params)
+            select(Task.id, Task.type, Task.params, Task.batch_id)
             .where(Task.status.in_(ACTIVE_STATUSES), Task.updated_at < cutoff)
             .limit(1000)
         ).all()
         db.session.close()
         redis = redis_client()
         requeued = []
-        for task_id, task_type, params in rows:
+        for task_id, task_type, params, batch_id in rows:
             known = task_types.registry().find(task_type)
             if known is None:
                 log.warning("task %s has unknown type %r; left to the sweeper", task_id, task_type)
             elif not queues.job_is_alive(redis, task_id):
-                spec = known.job_spec(config.JOB_OVERRIDES, params)
+                spec = known.job_spec(config.JOB_OVERRIDES, params, in_batch=batch_id is not None)
                 queues.enqueue_task(redis, task_id, task_type, spec, config.RETRY_DELAY_FACTOR)
                 requeued.append(task_id)
         if requeued:
