@@ -3,13 +3,13 @@
 // overall progress, cancel and download-all. Both poll while something is still running.
 
 import { api } from "./api.js";
-import { ACTIVE, clampProgress, confirmedAction, describeError, drawPager, pollNotices, saveDownload, statusTag, typeLabel } from "./common.js";
+import { ACTIVE, clampProgress, confirmedAction, describeError, drawPager, listPoller, pollNotices, saveDownload, statusTag, typeLabel } from "./common.js";
 import { h, mount, safeUrl, toast } from "./dom.js";
 import { formatDateTime, t } from "./i18n.js";
 import { Poller, maxAttemptsSetting } from "./poller.js";
 
 const PAGE_SIZE = 10;
-const COUNTED = ["pending", "processing", "success", "failed"];
+const COUNTED = ["pending", "processing", "success", "failed", "cancelled"];
 const listState = { offset: 0 };
 
 /** A batch's tag: waiting, running (spins), or done (green when every item succeeded, red when none did). */
@@ -51,10 +51,15 @@ function progressBar(id, label) {
   return { element, set };
 }
 
-/** "2 succeeded · 1 running …": the counts that are not zero, in the order items move through. */
+/**
+ * "3 photos · 1 processing · 2 succeeded": the counts that are not zero, in the order items move
+ * through; with the tasks at hand, cancelled items are told apart from failed ones.
+ */
 function countsText(batch) {
-  const parts = COUNTED.filter((status) => batch.counts[status] > 0).map((status) =>
-    t(`batch.count.${status}`, { n: batch.counts[status] }),
+  const counts = { ...batch.counts, cancelled: (batch.tasks || []).filter(isCancelled).length };
+  counts.failed -= counts.cancelled;
+  const parts = COUNTED.filter((status) => counts[status] > 0).map((status) =>
+    t(`batch.count.${status}`, { n: counts[status] }),
   );
   return [t("batch.count.total", { n: batch.total }), ...parts].join(" · ");
 }
@@ -105,8 +110,7 @@ export function renderBatch(root, ctx, batchId) {
     } catch (err) {
       toast(describeError(err), "error");
     }
-    ctx.refreshAccount();
-    poller.start();
+    poller.start(); // the batch's end reloads the quota (the refunds)
   }
 
   async function download(button) {
@@ -239,6 +243,8 @@ function fileOf(url) {
 function batchItem(task) {
   const name = task.ref || `#${task.index + 1}`;
   const img = h("img", { class: "batch-img", loading: "lazy", decoding: "async", referrerpolicy: "no-referrer" });
+  // Once the result shows, the input stays in a corner for comparison.
+  const inset = h("img", { class: "batch-inset", alt: "", loading: "lazy", hidden: true });
   const tagBox = h("span", { class: "batch-tag" });
   const progress = progressBar(null, t("batch.itemProgress", { name }));
   progress.element.classList.add("mini");
@@ -250,6 +256,7 @@ function batchItem(task) {
       "a",
       { class: "batch-thumb checker", href: `#/task/${encodeURIComponent(task.id)}`, title: t("batch.openTask") },
       img,
+      inset,
     ),
     h("div", { class: "batch-item-body" }, h("span", { class: "batch-ref", title: name }, name), tagBox),
     progress.element,
@@ -269,6 +276,8 @@ function batchItem(task) {
       img.setAttribute("src", safeUrl(picture.url));
       img.setAttribute("alt", t(picture.kind === "result" ? "batch.altResult" : "batch.altInput", { name }));
       img.dataset.kind = picture.kind;
+      inset.hidden = picture.kind !== "result";
+      if (!inset.hidden) inset.setAttribute("src", safeUrl(next.inputImageUrl));
       shown = { file };
     }
     const active = ACTIVE.has(next.status);
@@ -287,22 +296,11 @@ export function renderBatches(root, _ctx) {
   const body = h("div", { id: "batch-list" });
   const pager = h("div", { class: "pager" });
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
-  const poller = new Poller({
+  const poller = listPoller({
     load: (signal) => api.listBatches({ limit: PAGE_SIZE, offset: listState.offset }, signal),
     isActive: (data) => data.batches.some((batch) => batch.status !== "completed"),
-    onChange: (data) => {
-      error.hidden = true;
-      draw(data);
-    },
-    onRecover: () => {
-      error.hidden = true;
-    },
-    onError: (err) => {
-      if (err.status === 401) return false;
-      error.textContent = describeError(err);
-      error.hidden = false;
-      return true;
-    },
+    draw: (data) => draw(data),
+    error,
   });
 
   function draw(data) {

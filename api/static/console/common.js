@@ -2,6 +2,7 @@
 
 import { h, mount } from "./dom.js";
 import { label, t } from "./i18n.js";
+import { Poller } from "./poller.js";
 
 export const STATUSES = ["pending", "processing", "success", "failed"];
 export const ACTIVE = new Set(["pending", "processing"]);
@@ -232,9 +233,10 @@ export function confirmedAction({ id, confirmId, label, question, run }) {
           type: "button",
           class: "btn btn-danger",
           id: confirmId,
-          onclick: (event) => {
+          onclick: async (event) => {
             event.target.disabled = true;
-            run();
+            await run();
+            ask();
           },
         },
         label,
@@ -243,4 +245,26 @@ export function confirmedAction({ id, confirmId, label, question, run }) {
     );
   ask();
   return row;
+}
+
+/** A list's poller: `draw(data)` when the answer changed, and a failed poll said in `error` until one succeeds. */
+export function listPoller({ load, isActive, draw, error }) {
+  const clear = () => {
+    error.hidden = true;
+  };
+  return new Poller({
+    load,
+    isActive,
+    onChange: (data) => {
+      clear();
+      draw(data);
+    },
+    onRecover: clear,
+    onError: (err) => {
+      if (err.status === 401) return false;
+      error.textContent = describeError(err);
+      error.hidden = false;
+      return true;
+    },
+  });
 }

@@ -2,11 +2,10 @@
 // Several photos picked or dropped at once make the form submit one batch (uploads.js).
 
 import { api } from "./api.js";
-import { ACTIVE, STATUSES, batchErrorItems, describeError, drawPager, newIdempotencyKey, paramLabel, statusTag, typeLabel, valueLabel } from "./common.js";
+import { ACTIVE, STATUSES, batchErrorItems, describeError, drawPager, listPoller, newIdempotencyKey, paramLabel, statusTag, typeLabel, valueLabel } from "./common.js";
 import { h, mount, safeUrl, toast } from "./dom.js";
 import { formatDateTime, label, t } from "./i18n.js";
 import { OUTPUT_KEYS, outputParams, renderOutputOptions } from "./outputs.js";
-import { Poller } from "./poller.js";
 import {
   MAX_BATCH_FILES,
   MAX_UPLOAD_MB,
@@ -544,26 +543,15 @@ function renderTaskList(ctx) {
       values.map((value) => h("option", { value, selected: listState[key] === value }, label(value))),
     );
 
-  const poller = new Poller({
+  const poller = listPoller({
     load: (signal) =>
       api.listTasks(
         { limit: PAGE_SIZE, offset: listState.offset, status: listState.status, type: listState.type },
         signal,
       ),
     isActive: (data) => data.tasks.some((task) => ACTIVE.has(task.status)),
-    onChange: (data) => {
-      error.hidden = true;
-      drawList(data);
-    },
-    onRecover: () => {
-      error.hidden = true;
-    },
-    onError: (err) => {
-      if (err.status === 401) return false;
-      error.textContent = describeError(err);
-      error.hidden = false;
-      return true;
-    },
+    draw: (data) => drawList(data),
+    error,
   });
 
   function drawList(data) {
