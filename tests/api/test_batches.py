@@ -345,13 +345,16 @@ def test_an_api_key_submits_batches(client, auth, make_user):
     assert balance(user.id) == 3
 
 
-def test_a_disabled_account_gets_no_batch(client, auth, make_user):
+def test_a_disabled_account_gets_no_batch_and_reads_none(client, auth, make_user):
     user = make_user(quota=5)
     headers = auth.headers(user)
+    batch_id = submit(client, headers, count=1).get_json()["data"]["id"]
     db.session.get(User, user.id).is_active = False
     db.session.commit()
-    assert submit(client, headers).status_code in (403, 401)
-    assert balance(user.id) == 5
+    error(submit(client, headers), 403, 1004)
+    assert balance(user.id) == 4
+    error(client.get("/api/batches", headers=headers), 403, 1004)
+    error(client.get(f"/api/batches/{batch_id}", headers=headers), 403, 1004)
 
 
 def test_batches_on_sqlite(tmp_path, redis):
