@@ -44,9 +44,9 @@ def test_batch_completes_refunds_its_failures_and_calls_the_webhook_once(
         server = start_live_server()
         user = make_user(quota=3)
         headers = login(server.url, user.email)
-        secret = requests.get(f"{server.url}/api/webhooks/secret", headers=headers, timeout=10).json()["data"][
-            "secret"
-        ]
+        secret = requests.get(f"{server.url}/api/webhooks/secret", headers=headers, timeout=10).json()[
+            "data"
+        ]["secret"]
         urls = [IMAGE, IMAGE + "?reject=not+a+product+photo", IMAGE + "?sleep=0.3"]
         created = submit(server.url, headers, urls, webhookUrl=receiver.url)
         worker = start_worker()
@@ -56,7 +56,9 @@ def test_batch_completes_refunds_its_failures_and_calls_the_webhook_once(
             timeout=60,
             message="the batch to complete",
         )
-        assert done["counts"] == {"pending": 0, "processing": 0, "success": 2, "failed": 1}, worker.output()[-2000:]
+        assert done["counts"] == {"pending": 0, "processing": 0, "success": 2, "failed": 1}, worker.output()[
+            -2000:
+        ]
         assert done["progress"] == 100 and done["completedAt"]
         failed = [t for t in done["tasks"] if t["status"] == "failed"]
         assert [t["ref"] for t in failed] == ["item-1"] and failed[0]["errorMessage"] == "not a product photo"
