@@ -137,29 +137,34 @@ def test_cancelling_a_batch_refunds_what_had_not_run(phone_page, live_server, ma
     page = phone_page
     make_user("cancel-batch@example.com", quota=4)
     sign_in(page, "cancel-batch@example.com")
-    page.set_input_files("#file-input", files=[photo("left.jpg", 320, 240), photo("right.jpg", 320, 240)])
-    expect(page.locator("#batch-files-summary")).to_have_text("已上传 2/2 张")
+    # One photo is a task's; two more picked at once make a batch of the three.
+    page.set_input_files("#file-input", files=[photo("left.jpg", 320, 240)])
+    expect(page.locator("#upload-status")).to_have_text("已上传：left.jpg")
+    page.set_input_files("#file-input", files=[photo("right.jpg", 320, 240), photo("top.jpg", 240, 320)])
+    expect(page.locator("#batch-files-summary")).to_have_text("已上传 3/3 张")
+    expect(page.locator("#input-preview")).to_be_hidden()
     page.click("#submit-task")
     batch_id = batch_id_from(page)
 
     expect(page.locator("#batch-status .tag")).to_have_text("等待处理")
-    expect(page.locator('#batch-grid .batch-item[data-status="pending"]')).to_have_count(2)
-    expect(page.locator('#batch-grid .batch-img[data-kind="input"]')).to_have_count(2)
+    expect(page.locator('#batch-grid .batch-item[data-status="pending"]')).to_have_count(3)
+    assert page.locator("#batch-grid .batch-ref").all_text_contents() == ["left", "right", "top"]
+    expect(page.locator('#batch-grid .batch-img[data-kind="input"]')).to_have_count(3)
     expect(page.locator("#download-batch")).to_be_disabled()
-    expect(page.locator("#quota")).to_have_text("剩余额度 2")
+    expect(page.locator("#quota")).to_have_text("剩余额度 1")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
 
     page.click("#cancel-batch")
     page.click("#cancel-batch-confirm")
-    expect(page.locator('#batch-grid .batch-item[data-status="cancelled"]')).to_have_count(2)
+    expect(page.locator('#batch-grid .batch-item[data-status="cancelled"]')).to_have_count(3)
     expect(page.locator("#batch-grid .batch-item .tag").first).to_have_text("已取消")
     expect(page.locator("#batch-status .tag")).to_have_text("已完成")
-    expect(page.locator("#batch-counts")).to_have_text("共 2 张 · 已取消 2")
+    expect(page.locator("#batch-counts")).to_have_text("共 3 张 · 已取消 3")
     expect(page.locator("#cancel-batch")).to_be_hidden()
     expect(page.locator("#quota")).to_have_text("剩余额度 4")
 
     batch = api_get(live_server, page, f"/api/batches/{batch_id}")
-    assert batch["status"] == "completed" and batch["counts"]["failed"] == 2
+    assert batch["status"] == "completed" and batch["counts"]["failed"] == 3
     assert api_get(live_server, page, "/api/auth/me")["user"]["quota"] == 4
 
     page.screenshot(path=str(live_server.log_path.parent / "batch-cancelled-phone.png"), full_page=True)

@@ -116,7 +116,7 @@ function renderNewTask(ctx) {
     showPreview();
   }
 
-  let uploading = false;
+  let uploading = null; // the single photo being uploaded
   async function handleFile(file) {
     showError("");
     if (!file) return;
@@ -127,16 +127,18 @@ function renderNewTask(ctx) {
     }
     setSource("", URL.createObjectURL(file), file.name);
     uploadStatus.textContent = t("new.uploading", { name: file.name });
-    uploading = true;
+    uploading = file;
     refreshSubmit();
     try {
       const data = await api.upload(file);
-      if (draft.fileName === file.name) setSource(data.url, draft.previewSrc, file.name);
+      if (uploading === file && draft.fileName === file.name) setSource(data.url, draft.previewSrc, file.name);
     } catch (err) {
-      setSource("", "", "");
-      showError(describeError(err));
+      if (uploading === file) {
+        setSource("", "", "");
+        showError(describeError(err));
+      }
     } finally {
-      uploading = false;
+      if (uploading === file) uploading = null;
       refreshSubmit();
     }
   }
@@ -150,10 +152,14 @@ function renderNewTask(ctx) {
       return;
     }
     showError("");
+    // The photo already chosen joins the batch (its preview now belongs to the batch's list).
     if (!batchDraft.entries.length && draft.inputUrl) {
-      // The photo already chosen joins the batch (its preview now belongs to the batch's list).
       addSource({ name: draft.fileName || urlName(draft.inputUrl), url: draft.inputUrl, previewSrc: draft.previewSrc });
       draft.previewSrc = "";
+      setSource("", "", "");
+    } else if (uploading) {
+      files.unshift(uploading); // its single upload is left to finish unused
+      uploading = null;
       setSource("", "", "");
     }
     const left = addFiles(files);
@@ -314,7 +320,7 @@ function renderNewTask(ctx) {
     if (submitting) return;
     const c = counts();
     if (!c.total) {
-      submit.disabled = uploading;
+      submit.disabled = Boolean(uploading);
       submit.textContent = t("new.submit");
       cost.hidden = true;
       return;
