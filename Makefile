@@ -47,6 +47,7 @@ bench: install services
 	$(PY) -m bench.worker_memory
 	$(PY) bench/first_task.py
 	$(PY) bench/service_throughput.py
+	$(PY) bench/batch.py
 	$(PY) bench/model_worker_seconds.py
 	$(PY) -m bench.matting_quality
 	$(PY) bench/summary.py

@@ -14,7 +14,7 @@ from shared.db import db
 from shared.errors import BadRequest, Conflict
 from shared.schemas import task_document
 
-from ..auth import current_user_id
+from ..auth import current_user, current_user_id
 from ..body import load_body, load_query
 from ..extensions import rate_limiter
 from ..schemas.batches import BatchListQuerySchema, CreateBatchSchema
@@ -98,7 +98,7 @@ def _enqueue(task_ids: tuple[str, ...], task_type: str, params: dict) -> None:
 @bp.get("")
 def index():
     query = load_query(list_schema)
-    page, total = batches.list_for_user(current_user_id(), limit=query["limit"], offset=query["offset"])
+    page, total = batches.list_for_user(current_user().id, limit=query["limit"], offset=query["offset"])
     return jsonify(
         success=True,
         data={"batches": page, "total": total, "limit": query["limit"], "offset": query["offset"]},
@@ -107,7 +107,7 @@ def index():
 
 @bp.get("/<batch_id>")
 def detail(batch_id: str):
-    batch = batches.get_owned(batch_id, current_user_id())
+    batch = batches.get_owned(batch_id, current_user().id)
     return jsonify(success=True, data=_detail(batch))
 
 
@@ -121,7 +121,7 @@ def _detail(batch) -> dict:
 @bp.post("/<batch_id>/cancel")
 def cancel(batch_id: str):
     """Cancel every task of the batch that has not ended; each is refunded once (`lifecycle.fail`)."""
-    batch = batches.get_owned(batch_id, current_user_id())
+    batch = batches.get_owned(batch_id, current_user().id)
     cancelled = [
         (task_id, task_type)
         for task_id, task_type in batches.active_task_ids(batch.id)
@@ -142,7 +142,7 @@ def cancel(batch_id: str):
 @bp.get("/<batch_id>/download")
 def download(batch_id: str):
     """Every successful result of the batch as one zip, `<ref or index>/<name>`, streamed as built."""
-    batch = batches.get_owned(batch_id, current_user_id())
+    batch = batches.get_owned(batch_id, current_user().id)
     entries = batches.archive_entries(batches.batch_tasks(batch.id))
     if not entries:
         raise Conflict("batch has no downloadable results yet")

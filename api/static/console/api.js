@@ -132,7 +132,42 @@ export async function logOut() {
   }
 }
 
-async function send(method, path, { json, form, token, signal, raw, headers: extra } = {}) {
+/**
+ * fetch() for a request whose upload progress is wanted: fetch cannot report how much of a
+ * request body has been sent, XMLHttpRequest can. Answers a Response like fetch does.
+ */
+function fetchWithUploadProgress(path, { method, headers, body, signal }, onUploadProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, path);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    xhr.responseType = "blob";
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) onUploadProgress(event.loaded, event.total);
+    };
+    xhr.onload = () => {
+      const responseHeaders = new Headers();
+      for (const line of xhr.getAllResponseHeaders().trim().split(/[\r\n]+/)) {
+        const at = line.indexOf(":");
+        if (at > 0) responseHeaders.append(line.slice(0, at).trim(), line.slice(at + 1).trim());
+      }
+      const empty = [204, 205, 304].includes(xhr.status);
+      resolve(new Response(empty ? null : xhr.response, { status: xhr.status, statusText: xhr.statusText, headers: responseHeaders }));
+    };
+    xhr.onerror = () => reject(new TypeError("network error"));
+    xhr.onabort = () => reject(new DOMException("aborted", "AbortError"));
+    if (signal) {
+      if (signal.aborted) {
+        reject(new DOMException("aborted", "AbortError"));
+        return;
+      }
+      signal.addEventListener("abort", () => xhr.abort(), { once: true });
+    }
+    xhr.send(body);
+  });
+}
+
+async function send(method, path, { json, form, token, signal, raw, headers: extra, onUploadProgress } = {}) {
   const headers = { Accept: "application/json", ...extra };
   if (token) headers.Authorization = `Bearer ${token}`;
   let body;
@@ -144,7 +179,8 @@ async function send(method, path, { json, form, token, signal, raw, headers: ext
   }
   let response;
   try {
-    response = await fetch(path, { method, headers, body, signal, cache: "no-store" });
+    const init = { method, headers, body, signal, cache: "no-store" };
+    response = await (onUploadProgress ? fetchWithUploadProgress(path, init, onUploadProgress) : fetch(path, init));
   } catch (err) {
     if (err && err.name === "AbortError") throw err;
     throw new ApiError(0, "network", String(err && err.message));
@@ -198,20 +234,15 @@ export const api = {
   login: (email, password) => send("POST", "/api/auth/login", { json: { email, password } }),
   me: () => request("GET", "/api/auth/me"),
   taskTypes: () => send("GET", "/api/task/types"),
-  upload(file) {
+  /** `onProgress(loaded, total)` follows the bytes sent (optional). */
+  upload(file, { onProgress, signal } = {}) {
     const form = new FormData();
     form.append("file", file, file.name);
-    return request("POST", "/api/uploads", { form });
+    return request("POST", "/api/uploads", { form, onUploadProgress: onProgress, signal });
   },
   createTask: (body, idempotencyKey) =>
     request("POST", "/api/task/create", { json: body, headers: { "Idempotency-Key": idempotencyKey } }),
-  listTasks(query, signal) {
-    const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(query)) {
-      if (value !== "" && value !== null && value !== undefined) params.set(key, String(value));
-    }
-    return request("GET", `/api/task/list?${params}`, { signal });
-  },
+  listTasks: (query, signal) => request("GET", `/api/task/list?${queryString(query)}`, { signal }),
   getTask: (id, signal) => request("GET", `/api/task/${encodeURIComponent(id)}`, { signal }),
   cancelTask: (id) => request("POST", `/api/task/${encodeURIComponent(id)}/cancel`),
   retryTask: (id) => request("POST", `/api/task/${encodeURIComponent(id)}/retry`),
@@ -219,7 +250,22 @@ export const api = {
   createKey: (name) => request("POST", "/api/keys", { json: { name } }),
   revokeKey: (id) => request("DELETE", `/api/keys/${encodeURIComponent(id)}`),
   downloadZip: (id) => request("GET", `/api/task/${encodeURIComponent(id)}/download`, { raw: true }),
+  createBatch: (body, idempotencyKey) =>
+    request("POST", "/api/batches", { json: body, headers: { "Idempotency-Key": idempotencyKey } }),
+  listBatches: (query, signal) => request("GET", `/api/batches?${queryString(query)}`, { signal }),
+  getBatch: (id, signal) => request("GET", `/api/batches/${encodeURIComponent(id)}`, { signal }),
+  cancelBatch: (id) => request("POST", `/api/batches/${encodeURIComponent(id)}/cancel`),
+  downloadBatchZip: (id) => request("GET", `/api/batches/${encodeURIComponent(id)}/download`, { raw: true }),
 };
+
+/** A query string of the values that are set. */
+function queryString(query) {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== "" && value !== null && value !== undefined) params.set(key, String(value));
+  }
+  return params;
+}
 
 window.addEventListener("storage", (event) => {
   if (event.key !== STORAGE_KEY) return;

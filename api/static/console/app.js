@@ -1,10 +1,12 @@
 // The console's shell: top bar (account, membership, quota, language), hash routing, views.
 //   #/            new task + task list
 //   #/task/<id>   one task, polled live
+//   #/batches     recent batches; #/batch/<id> one batch's grid, polled live
 //   #/keys        API keys for shop backends
 
 import { api, isSignedIn, logOut, onSignedOut } from "./api.js";
 import { renderAuth } from "./auth.js";
+import { renderBatch, renderBatches } from "./batch.js";
 import { describeError } from "./common.js";
 import { h, mount, toast } from "./dom.js";
 import { renderHome } from "./home.js";
@@ -58,7 +60,7 @@ async function loadTaskTypes() {
 }
 
 function isHome() {
-  return !/^#\/(task\/|keys)/.test(window.location.hash);
+  return !/^#\/(task\/|keys|batch)/.test(window.location.hash);
 }
 
 function drawTopbar() {
@@ -101,6 +103,7 @@ function drawTopbar() {
           t("account.quota", { n: user.quota }),
         ),
         h("span", { class: "email muted", id: "user-email" }, user.email),
+        h("a", { class: "btn btn-ghost", id: "nav-batches", href: "#/batches" }, t("batches.nav")),
         h("a", { class: "btn btn-ghost", id: "nav-keys", href: "#/keys" }, t("keys.nav")),
         h(
           "button",
@@ -149,9 +152,13 @@ async function route() {
     }
   }
   const ctx = { user: state.user, taskTypes: state.taskTypes, refreshAccount, navigate };
-  const match = window.location.hash.match(/^#\/task\/([^/?#]+)/);
+  const hash = window.location.hash;
+  const match = hash.match(/^#\/task\/([^/?#]+)/);
+  const batch = hash.match(/^#\/batch\/([^/?#]+)/);
   if (match) state.cleanup = renderTask(view, ctx, decodeURIComponent(match[1]));
-  else if (window.location.hash.startsWith("#/keys")) state.cleanup = renderKeys(view, ctx);
+  else if (batch) state.cleanup = renderBatch(view, ctx, decodeURIComponent(batch[1]));
+  else if (hash.startsWith("#/batches")) state.cleanup = renderBatches(view, ctx);
+  else if (hash.startsWith("#/keys")) state.cleanup = renderKeys(view, ctx);
   else state.cleanup = renderHome(view, ctx);
   window.scrollTo(0, 0);
 }

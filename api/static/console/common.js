@@ -1,10 +1,28 @@
 // Pieces several views share: status tags, labels, error text.
 
-import { h } from "./dom.js";
+import { h, mount } from "./dom.js";
 import { label, t } from "./i18n.js";
+import { Poller } from "./poller.js";
 
 export const STATUSES = ["pending", "processing", "success", "failed"];
 export const ACTIVE = new Set(["pending", "processing"]);
+
+export function clampProgress(value) {
+  const number = Number(value);
+  return Number.isFinite(number) ? Math.min(100, Math.max(0, Math.round(number))) : 0;
+}
+
+/** Previous / "page 2 of 5, 43 tasks" / next under a list; `go(offset)` loads another page. */
+export function drawPager(pager, data, pageSize, labelKey, go) {
+  const pages = Math.max(1, Math.ceil(data.total / pageSize));
+  const page = Math.floor(data.offset / pageSize) + 1;
+  mount(
+    pager,
+    h("button", { type: "button", class: "btn", id: "page-prev", disabled: page <= 1, onclick: () => go(Math.max(0, data.offset - pageSize)) }, t("list.prev")),
+    h("span", { class: "muted" }, t(labelKey, { page, pages, total: data.total })),
+    h("button", { type: "button", class: "btn", id: "page-next", disabled: page >= pages, onclick: () => go(data.offset + pageSize) }, t("list.next")),
+  );
+}
 
 /** A status tag with the seed's label and colour; `processing` spins. */
 export function statusTag(status) {
@@ -75,9 +93,16 @@ export function describeError(err) {
   if (!err) return t("error.generic", { message: "?" });
   if (err.status === 0) return t("error.network");
   const message = fieldMessages(err.details) || err.message || "";
+  const details = err.details || {};
   switch (err.code) {
-    case 1002:
     case 1003:
+      // A batch says how many units it needs.
+      return typeof details.needed === "number"
+        ? t("error.1003batch", { needed: details.needed, balance: details.balance })
+        : t("error.1003");
+    case 1005:
+      return t("error.1005", { limit: details.limit ?? "?" });
+    case 1002:
     case 1004:
     case 4003:
     case 4004:
@@ -96,7 +121,150 @@ export function describeError(err) {
   return t("error.generic", { message: message || `HTTP ${err.status}` });
 }
 
+/**
+ * The items of a batch the server refused (400/4001 with `details.items` or
+ * `details.fields.items`: {"3": {"inputImageUrl": ["..."]}}), as index → message.
+ */
+export function batchErrorItems(err) {
+  const refused = new Map();
+  if (!err || err.code !== 4001 || !err.details) return refused;
+  const items = err.details.items || (err.details.fields && err.details.fields.items);
+  if (!items || typeof items !== "object" || Array.isArray(items)) return refused;
+  for (const [index, problems] of Object.entries(items)) {
+    if (!/^\d+$/.test(index)) continue;
+    const text = problems && typeof problems === "object"
+      ? Object.entries(problems).map(([field, why]) => `${field}: ${[].concat(why).join(" ")}`).join("; ")
+      : String(problems);
+    refused.set(Number(index), text);
+  }
+  return refused;
+}
+
 export function newIdempotencyKey() {
   if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
   return `k-${Date.now()}-${Math.random().toString(16).slice(2)}`;
+}
+
+/**
+ * Save a downloaded response (a zip fetched with the Authorization header, which a plain link
+ * cannot send) under the server's Content-Disposition name, or `fallbackName`.
+ */
+export async function saveDownload(response, fallbackName) {
+  const blob = await response.blob();
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = disposition.match(/filename\*?=(?:UTF-8'')?"?([^";]+)"?/i);
+  let name = fallbackName;
+  if (match) {
+    try {
+      name = decodeURIComponent(match[1]);
+    } catch (_) {
+      name = match[1];
+    }
+  }
+  const url = URL.createObjectURL(blob);
+  const link = h("a", { href: url, download: name.replace(/[\\/]/g, "_"), hidden: true });
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/**
+ * What a page polling one resource shows when a poll goes wrong: the network retry delay or the
+ * error in words above the content, "not found" in place of it, and after the attempt limit a
+ * manual refresh. Spread into the Poller's options; `setNotice()` clears the notice.
+ */
+export function pollNotices({ notice, content, notFound, restart }) {
+  const setNotice = (...children) => {
+    mount(notice, ...children);
+    notice.hidden = children.length === 0;
+  };
+  return {
+    setNotice,
+    onError: (err, delay) => {
+      if (err.status === 401) return false;
+      if (err.status === 404) {
+        mount(content, h("p", { class: "form-error", role: "alert" }, notFound));
+        return false;
+      }
+      setNotice(
+        h(
+          "p",
+          { class: err.status === 0 ? "warn" : "form-error" },
+          err.status === 0 ? t("task.networkRetry", { s: Math.round(delay / 1000) }) : describeError(err),
+        ),
+      );
+      return true;
+    },
+    onRecover: () => setNotice(),
+    onGiveUp: (attempts) => {
+      setNotice(
+        h("p", { class: "warn" }, t("task.pollStopped", { n: attempts })),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn",
+            id: "manual-refresh",
+            onclick: () => {
+              setNotice();
+              restart();
+            },
+          },
+          t("task.manualRefresh"),
+        ),
+      );
+    },
+  };
+}
+
+/** A danger button that asks once inline ("sure?" + confirm + ×) before it runs `run`. */
+export function confirmedAction({ id, confirmId, label, question, run }) {
+  const row = h("div", { class: "actions" });
+  const ask = () =>
+    mount(row, h("button", { type: "button", class: "btn btn-danger-outline", id, onclick: confirm }, label));
+  const confirm = () =>
+    mount(
+      row,
+      h("span", { class: "muted" }, question),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "btn btn-danger",
+          id: confirmId,
+          onclick: async (event) => {
+            event.target.disabled = true;
+            await run();
+            ask();
+          },
+        },
+        label,
+      ),
+      h("button", { type: "button", class: "btn", "aria-label": t("common.dismiss"), onclick: ask }, "×"),
+    );
+  ask();
+  return row;
+}
+
+/** A list's poller: `draw(data)` when the answer changed, and a failed poll said in `error` until one succeeds. */
+export function listPoller({ load, isActive, draw, error }) {
+  const clear = () => {
+    error.hidden = true;
+  };
+  return new Poller({
+    load,
+    isActive,
+    onChange: (data) => {
+      clear();
+      draw(data);
+    },
+    onRecover: clear,
+    onError: (err) => {
+      if (err.status === 401) return false;
+      error.textContent = describeError(err);
+      error.hidden = false;
+      return true;
+    },
+  });
 }

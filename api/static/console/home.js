@@ -1,13 +1,26 @@
 // The home view: the new-task form and the task list side by side (stacked on a phone).
+// Several photos picked or dropped at once make the form submit one batch (uploads.js).
 
 import { api } from "./api.js";
-import { ACTIVE, STATUSES, describeError, newIdempotencyKey, paramLabel, statusTag, typeLabel, valueLabel } from "./common.js";
+import { ACTIVE, STATUSES, batchErrorItems, describeError, drawPager, listPoller, newIdempotencyKey, paramLabel, statusTag, typeLabel, valueLabel } from "./common.js";
 import { h, mount, safeUrl, toast } from "./dom.js";
 import { formatDateTime, label, t } from "./i18n.js";
 import { OUTPUT_KEYS, outputParams, renderOutputOptions } from "./outputs.js";
-import { Poller } from "./poller.js";
+import {
+  MAX_BATCH_FILES,
+  MAX_UPLOAD_MB,
+  addFiles,
+  addSource,
+  batchDraft,
+  clearBatch,
+  counts,
+  fileProblem,
+  onBatchChange,
+  refuseEntry,
+  renderBatchFiles,
+  uploaded,
+} from "./uploads.js";
 
-export const MAX_UPLOAD_MB = 20;
 const PAGE_SIZE = 10;
 const ELEMENT_IDS = { productDescription: "description" };
 /** Element ids of params whose id is not their name (kept stable for links and tests). */
@@ -29,7 +42,10 @@ export function renderHome(root, ctx) {
   const list = renderTaskList(ctx);
   mount(root, h("div", { class: "home-grid" }, renderNewTask(ctx), list.element));
   list.start();
-  return () => list.stop();
+  return () => {
+    list.stop();
+    onBatchChange(null);
+  };
 }
 
 // ---------------------------------------------------------------- new task
@@ -66,6 +82,29 @@ function renderNewTask(ctx) {
     else previewImg.removeAttribute("src");
   }
 
+  // One photo is previewed large; the photos of a batch are listed with their upload state.
+  const single = h(
+    "div",
+    null,
+    h("div", { class: "preview-head" }, h("span", { class: "label" }, t("new.preview")), clearBtn),
+    h("div", { class: "preview-frame checker" }, previewImg, previewEmpty),
+    previewBroken,
+    uploadStatus,
+  );
+  const filesView = renderBatchFiles();
+  function showMode() {
+    const many = batchDraft.entries.length > 0;
+    single.hidden = many;
+    filesView.element.hidden = !many;
+    if (!many) showPreview();
+    else {
+      // The placement preview (outputs.js) draws the first photo of the batch.
+      const first = batchDraft.entries.find((entry) => entry.previewSrc);
+      if (first && previewImg.getAttribute("src") !== first.previewSrc) previewImg.setAttribute("src", safeUrl(first.previewSrc));
+    }
+    refreshSubmit();
+  }
+
   function setSource(inputUrl, previewSrc, fileName) {
     if (draft.previewSrc.startsWith("blob:") && draft.previewSrc !== previewSrc) {
       URL.revokeObjectURL(draft.previewSrc);
@@ -77,41 +116,64 @@ function renderNewTask(ctx) {
     showPreview();
   }
 
-  let uploading = false;
+  let uploading = null; // the single photo being uploaded
   async function handleFile(file) {
     showError("");
     if (!file) return;
-    if (!/^image\//.test(file.type)) {
-      showError(t("new.badFile"));
-      return;
-    }
-    if (file.size > MAX_UPLOAD_MB * 1024 * 1024) {
-      showError(t("new.tooBig", { size: (file.size / 1048576).toFixed(1), max: MAX_UPLOAD_MB }));
+    const problem = fileProblem(file);
+    if (problem) {
+      showError(problem);
       return;
     }
     setSource("", URL.createObjectURL(file), file.name);
     uploadStatus.textContent = t("new.uploading", { name: file.name });
-    uploading = true;
-    submit.disabled = true;
+    uploading = file;
+    refreshSubmit();
     try {
       const data = await api.upload(file);
-      if (draft.fileName === file.name) setSource(data.url, draft.previewSrc, file.name);
+      if (uploading === file && draft.fileName === file.name) setSource(data.url, draft.previewSrc, file.name);
     } catch (err) {
-      setSource("", "", "");
-      showError(describeError(err));
+      if (uploading === file) {
+        setSource("", "", "");
+        showError(describeError(err));
+      }
     } finally {
-      uploading = false;
-      submit.disabled = false;
+      if (uploading === file) uploading = null;
+      refreshSubmit();
     }
+  }
+
+  /** One photo is a task; several at once (or more added to them) are one batch. */
+  function handleFiles(fileList) {
+    const files = [...(fileList || [])];
+    if (!files.length) return;
+    if (files.length === 1 && !batchDraft.entries.length) {
+      handleFile(files[0]);
+      return;
+    }
+    showError("");
+    // The photo already chosen joins the batch (its preview now belongs to the batch's list).
+    if (!batchDraft.entries.length && draft.inputUrl) {
+      addSource({ name: draft.fileName || urlName(draft.inputUrl), url: draft.inputUrl, previewSrc: draft.previewSrc });
+      draft.previewSrc = "";
+      setSource("", "", "");
+    } else if (uploading) {
+      files.unshift(uploading); // its single upload is left to finish unused
+      uploading = null;
+      setSource("", "", "");
+    }
+    const left = addFiles(files);
+    if (left) showError(t("batch.tooMany", { max: MAX_BATCH_FILES, n: left }));
   }
 
   const fileInput = h("input", {
     type: "file",
     id: "file-input",
     accept: "image/jpeg,image/png,image/webp",
+    multiple: true,
     class: "visually-hidden",
     onchange: () => {
-      handleFile(fileInput.files[0]);
+      handleFiles(fileInput.files);
       fileInput.value = "";
     },
   });
@@ -131,7 +193,7 @@ function renderNewTask(ctx) {
       ondrop: (event) => {
         event.preventDefault();
         dropZone.classList.remove("dragging");
-        handleFile(event.dataTransfer && event.dataTransfer.files[0]);
+        handleFiles(event.dataTransfer && event.dataTransfer.files);
       },
       onkeydown: (event) => {
         if (event.key === "Enter" || event.key === " ") {
@@ -143,6 +205,7 @@ function renderNewTask(ctx) {
     h("span", { class: "drop-icon", "aria-hidden": "true" }, "⇪"),
     h("span", null, t("new.drop"), " ", h("label", { for: "file-input", class: "link" }, t("new.pick"))),
     h("span", { class: "hint" }, t("new.dropHint", { size: MAX_UPLOAD_MB })),
+    h("span", { class: "hint" }, t("batch.dropHint", { max: MAX_BATCH_FILES })),
     fileInput,
   );
 
@@ -168,7 +231,12 @@ function renderNewTask(ctx) {
       showError(t("new.badUrl"));
       return;
     }
-    setSource(url.href, url.href, "");
+    if (batchDraft.entries.length) {
+      if (!addSource({ name: urlName(url.href), url: url.href, previewSrc: url.href })) {
+        showError(t("batch.tooMany", { max: MAX_BATCH_FILES, n: 1 }));
+      }
+      urlInput.value = "";
+    } else setSource(url.href, url.href, "");
   };
   urlInput.addEventListener("change", useUrl);
   urlInput.addEventListener("keydown", (event) => {
@@ -232,6 +300,7 @@ function renderNewTask(ctx) {
 
   // Submit, or a clear explanation of why the account cannot submit yet.
   const submit = h("button", { type: "submit", class: "btn btn-primary btn-block", id: "submit-task" }, t("new.submit"));
+  const cost = h("p", { class: "warn small", id: "batch-cost", hidden: true });
   let gate = null;
   if (!user.membershipActive) gate = ["new.notMemberTitle", "new.notMemberBody"];
   else if (user.quota <= 0) gate = ["new.noQuotaTitle", "new.noQuotaBody"];
@@ -243,7 +312,70 @@ function renderNewTask(ctx) {
         h("p", null, t(gate[1])),
         h("button", { type: "button", class: "btn", onclick: () => ctx.refreshAccount(true) }, t("new.refreshAccount")),
       )
-    : submit;
+    : [cost, submit];
+
+  let submitting = false;
+  /** The button says what a click sends: one task, or a batch of the uploaded photos once none is still uploading. */
+  function refreshSubmit() {
+    if (submitting) return;
+    const c = counts();
+    if (!c.total) {
+      submit.disabled = Boolean(uploading);
+      submit.textContent = t("new.submit");
+      cost.hidden = true;
+      return;
+    }
+    submit.disabled = c.waiting > 0 || c.uploaded === 0;
+    submit.textContent = c.waiting ? t("batch.waitUploads", { n: c.waiting }) : t("batch.submit", { n: c.uploaded });
+    cost.hidden = c.uploaded <= user.quota;
+    cost.textContent = t("batch.notEnough", { n: c.uploaded, quota: user.quota });
+  }
+
+  /** The params the form builds for `type`, or null after saying what is wrong. */
+  function paramsFor(type) {
+    // A switch left off is not sent: the server's default (off) applies.
+    const params = {
+      ...Object.fromEntries(
+        Object.entries(draft.params[type.name]).filter(([name, value]) => !(value === false && isSwitch(type, name))),
+      ),
+      ...(hasOutputs(type) ? outputParams() : {}),
+    };
+    const tooLong = formParams(type).find((p) => p.type === "string" && p.max !== null && String(params[p.name]).length > p.max);
+    if (tooLong) {
+      showError(t("new.tooLong", { field: paramLabel(tooLong.name), max: tooLong.max }));
+      return null;
+    }
+    return params;
+  }
+
+  async function submitTask(type, params) {
+    const data = await api.createTask({ type: type.name, inputImageUrl: draft.inputUrl, params }, draft.idempotencyKey);
+    draft.idempotencyKey = newIdempotencyKey();
+    toast(t("new.created"), "success");
+    ctx.refreshAccount();
+    ctx.navigate(`#/task/${encodeURIComponent(data.taskId)}`);
+  }
+
+  async function submitBatch(type, params) {
+    const sent = uploaded();
+    let data;
+    try {
+      data = await api.createBatch(
+        { type: type.name, params, items: sent.map((entry) => ({ inputImageUrl: entry.url, ref: entry.ref })) },
+        batchDraft.idempotencyKey,
+      );
+    } catch (err) {
+      // Photos the server refused are marked in the list (an expired upload link: upload again).
+      const refused = batchErrorItems(err);
+      for (const [index, message] of refused) if (sent[index]) refuseEntry(sent[index], message);
+      if (refused.size) throw Object.assign(err, { refusedItems: refused.size });
+      throw err;
+    }
+    clearBatch();
+    toast(t("batch.created", { n: data.total }), "success");
+    ctx.refreshAccount();
+    ctx.navigate(`#/batch/${encodeURIComponent(data.id)}`);
+  }
 
   const form = h(
     "form",
@@ -253,63 +385,59 @@ function renderNewTask(ctx) {
       novalidate: true,
       onsubmit: async (event) => {
         event.preventDefault();
-        if (gate || uploading) return;
+        if (gate || uploading || submitting) return;
         showError("");
-        if (!draft.inputUrl) {
+        const many = batchDraft.entries.length > 0;
+        if (!many && !draft.inputUrl) {
           showError(t("new.needImage"));
           return;
         }
         const type = types.find((candidate) => candidate.name === draft.type);
         if (!type) return;
-        // A switch left off is not sent: the server's default (off) applies.
-        const params = {
-          ...Object.fromEntries(
-            Object.entries(draft.params[type.name]).filter(([name, value]) => !(value === false && isSwitch(type, name))),
-          ),
-          ...(hasOutputs(type) ? outputParams() : {}),
-        };
-        const tooLong = formParams(type).find((p) => p.type === "string" && p.max !== null && String(params[p.name]).length > p.max);
-        if (tooLong) {
-          showError(t("new.tooLong", { field: paramLabel(tooLong.name), max: tooLong.max }));
-          return;
-        }
+        const params = paramsFor(type);
+        if (!params) return;
+        submitting = true;
         submit.disabled = true;
         submit.textContent = t("new.submitting");
         try {
-          const data = await api.createTask(
-            { type: type.name, inputImageUrl: draft.inputUrl, params },
-            draft.idempotencyKey,
-          );
-          draft.idempotencyKey = newIdempotencyKey();
-          toast(t("new.created"), "success");
-          ctx.refreshAccount();
-          ctx.navigate(`#/task/${encodeURIComponent(data.taskId)}`);
+          await (many ? submitBatch(type, params) : submitTask(type, params));
         } catch (err) {
-          if (err.code === 1002 || err.code === 1003) ctx.refreshAccount(true);
-          showError(describeError(err));
-          submit.disabled = false;
-          submit.textContent = t("new.submit");
+          // A batch beyond the balance keeps its list: the message says how many units it needs.
+          if (err.code === 1002 || (err.code === 1003 && !many)) ctx.refreshAccount(true);
+          else if (err.code === 1003) ctx.refreshAccount();
+          const message = describeError(err);
+          showError(err.refusedItems ? `${t("batch.refused", { n: err.refusedItems })} ${message}` : message);
+        } finally {
+          submitting = false;
+          refreshSubmit();
         }
       },
     },
     h("h2", null, t("new.title")),
     h("fieldset", null, h("legend", null, t("new.source")), dropZone, h("label", { for: "url-input", class: "or" }, t("new.or")),
       h("div", { class: "url-row" }, urlInput, h("button", { type: "button", class: "btn", onclick: useUrl }, t("new.useUrl")))),
-    h(
-      "div",
-      { class: "preview-box" },
-      h("div", { class: "preview-head" }, h("span", { class: "label" }, t("new.preview")), clearBtn),
-      h("div", { class: "preview-frame checker" }, previewImg, previewEmpty),
-      previewBroken,
-      uploadStatus,
-    ),
+    h("div", { class: "preview-box" }, single, filesView.element),
     h("fieldset", null, h("legend", null, t("new.type")), typeChoice, ...paramSections),
     formError,
     footer,
   );
-  showPreview();
+  showMode();
   if (draft.fileName && draft.inputUrl) uploadStatus.textContent = t("new.uploaded", { name: draft.fileName });
+  onBatchChange((entry) => {
+    filesView.update(entry);
+    if (entry) refreshSubmit();
+    else showMode();
+  });
   return form;
+}
+
+/** The last segment of a URL's path, to name a photo given by its link. */
+function urlName(url) {
+  try {
+    return decodeURIComponent(new URL(url).pathname.split("/").pop()) || "photo";
+  } catch (_) {
+    return "photo";
+  }
 }
 
 /** A type's params drawn by the generic form: the output options have their own (outputs.js). */
@@ -421,26 +549,15 @@ function renderTaskList(ctx) {
       values.map((value) => h("option", { value, selected: listState[key] === value }, label(value))),
     );
 
-  const poller = new Poller({
+  const poller = listPoller({
     load: (signal) =>
       api.listTasks(
         { limit: PAGE_SIZE, offset: listState.offset, status: listState.status, type: listState.type },
         signal,
       ),
     isActive: (data) => data.tasks.some((task) => ACTIVE.has(task.status)),
-    onChange: (data) => {
-      error.hidden = true;
-      drawList(data);
-    },
-    onRecover: () => {
-      error.hidden = true;
-    },
-    onError: (err) => {
-      if (err.status === 401) return false;
-      error.textContent = describeError(err);
-      error.hidden = false;
-      return true;
-    },
+    draw: (data) => drawList(data),
+    error,
   });
 
   function drawList(data) {
@@ -452,18 +569,10 @@ function renderTaskList(ctx) {
     } else {
       mount(body, h("ul", { class: "task-items" }, data.tasks.map(taskItem)));
     }
-    const pages = Math.max(1, Math.ceil(data.total / PAGE_SIZE));
-    const page = Math.floor(data.offset / PAGE_SIZE) + 1;
-    const go = (offset) => {
+    drawPager(pager, data, PAGE_SIZE, "list.page", (offset) => {
       listState.offset = offset;
       poller.start();
-    };
-    mount(
-      pager,
-      h("button", { type: "button", class: "btn", id: "page-prev", disabled: page <= 1, onclick: () => go(Math.max(0, data.offset - PAGE_SIZE)) }, t("list.prev")),
-      h("span", { class: "muted" }, t("list.page", { page, pages, total: data.total })),
-      h("button", { type: "button", class: "btn", id: "page-next", disabled: page >= pages, onclick: () => go(data.offset + PAGE_SIZE) }, t("list.next")),
-    );
+    });
   }
 
   const element = h(

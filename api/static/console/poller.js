@@ -6,6 +6,15 @@ export const POLL_INTERVAL_MS = 3_000;
 export const MAX_ATTEMPTS = 200;
 export const MAX_BACKOFF_MS = 60_000;
 
+/** The attempt limit; a test may lower it with sessionStorage["shopimage.pollMaxAttempts"]. */
+export function maxAttemptsSetting() {
+  try {
+    return Number(sessionStorage.getItem("shopimage.pollMaxAttempts")) || MAX_ATTEMPTS;
+  } catch (_) {
+    return MAX_ATTEMPTS;
+  }
+}
+
 export class Poller {
   /**
    * @param {object} options

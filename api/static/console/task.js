@@ -2,10 +2,10 @@
 // before/after slider, lightbox, per-image and zip downloads, cancel and retry.
 
 import { api } from "./api.js";
-import { ACTIVE, describeError, paramLabel, resultFileName, resultLabel, statusTag, typeLabel, valueLabel } from "./common.js";
+import { ACTIVE, clampProgress, confirmedAction, describeError, paramLabel, pollNotices, resultFileName, resultLabel, saveDownload, statusTag, typeLabel, valueLabel } from "./common.js";
 import { h, mount, safeUrl, toast } from "./dom.js";
 import { formatDateTime, formatDuration, t } from "./i18n.js";
-import { MAX_ATTEMPTS, Poller } from "./poller.js";
+import { Poller, maxAttemptsSetting } from "./poller.js";
 
 const COMPARE_MAX_HEIGHT = 480;
 
@@ -27,63 +27,19 @@ export function renderTask(root, ctx, taskId) {
   );
   mount(content, h("div", { class: "loading" }, h("span", { class: "spinner" })));
 
-  const setNotice = (...children) => {
-    mount(notice, ...children);
-    notice.hidden = children.length === 0;
-  };
-
-  let maxAttempts = MAX_ATTEMPTS;
-  try {
-    maxAttempts = Number(sessionStorage.getItem("shopimage.pollMaxAttempts")) || MAX_ATTEMPTS;
-  } catch (_) {
-    /* default */
-  }
-
+  const notices = pollNotices({ notice, content, notFound: t("task.notFound"), restart: () => poller.start() });
   const poller = new Poller({
-    maxAttempts,
+    ...notices,
+    maxAttempts: maxAttemptsSetting(),
     load: (signal) => api.getTask(taskId, signal),
     isActive: (task) => ACTIVE.has(task.status),
     onChange: (task) => {
-      setNotice();
+      notices.setNotice();
       draw(task);
       // A task that ended may have refunded its unit: reload the quota once.
       const ended = !ACTIVE.has(task.status);
       if (ended && endedBefore !== true) ctx.refreshAccount();
       endedBefore = ended;
-    },
-    onError: (err, delay) => {
-      if (err.status === 401) return false;
-      if (err.status === 404) {
-        mount(content, h("p", { class: "form-error", role: "alert" }, t("task.notFound")));
-        return false;
-      }
-      setNotice(
-        h(
-          "p",
-          { class: err.status === 0 ? "warn" : "form-error" },
-          err.status === 0 ? t("task.networkRetry", { s: Math.round(delay / 1000) }) : describeError(err),
-        ),
-      );
-      return true;
-    },
-    onRecover: () => setNotice(),
-    onGiveUp: (attempts) => {
-      setNotice(
-        h("p", { class: "warn" }, t("task.pollStopped", { n: attempts })),
-        h(
-          "button",
-          {
-            type: "button",
-            class: "btn",
-            id: "manual-refresh",
-            onclick: () => {
-              setNotice();
-              poller.start();
-            },
-          },
-          t("task.manualRefresh"),
-        ),
-      );
     },
   });
 
@@ -141,32 +97,21 @@ export function renderTask(root, ctx, taskId) {
   }
 
   function cancelSection(task) {
-    const row = h("div", { class: "actions" });
-    const ask = () =>
-      mount(
-        row,
-        h("button", { type: "button", class: "btn btn-danger-outline", id: "cancel-task", onclick: confirm }, t("task.cancel")),
-      );
-    const confirm = () =>
-      mount(
-        row,
-        h("span", { class: "muted" }, t("task.cancelConfirm")),
-        h("button", { type: "button", class: "btn btn-danger", id: "cancel-confirm", onclick: doCancel }, t("task.cancel")),
-        h("button", { type: "button", class: "btn", onclick: ask }, "×"),
-      );
-    const doCancel = async (event) => {
-      event.target.disabled = true;
-      try {
-        await api.cancelTask(task.id);
-        toast(t("task.cancelled"));
+    return confirmedAction({
+      id: "cancel-task",
+      confirmId: "cancel-confirm",
+      label: t("task.cancel"),
+      question: t("task.cancelConfirm"),
+      run: async () => {
+        try {
+          await api.cancelTask(task.id);
+          toast(t("task.cancelled"));
+        } catch (err) {
+          toast(describeError(err), "error");
+        }
         poller.start();
-      } catch (err) {
-        toast(describeError(err), "error");
-        poller.start();
-      }
-    };
-    ask();
-    return row;
+      },
+    });
   }
 
   function failedSection(task) {
@@ -349,6 +294,10 @@ export function renderTask(root, ctx, taskId) {
       [t("task.type"), typeLabel(task.type)],
       [t("task.created"), formatDateTime(task.createdAt)],
     ];
+    if (task.batchId) {
+      const name = task.ref || `#${task.index + 1}`;
+      rows.push([t("task.batch"), h("a", { href: `#/batch/${encodeURIComponent(task.batchId)}`, id: "task-batch" }, name), null]);
+    }
     if (task.completedAt) {
       const took = secondsBetween(task.startedAt || task.createdAt, task.completedAt);
       rows.push([t("task.completed"), formatDateTime(task.completedAt) + (took === null ? "" : ` · ${t("task.took", { time: formatDuration(took) })}`)]);
@@ -392,11 +341,6 @@ export function renderTask(root, ctx, taskId) {
   };
 }
 
-function clampProgress(value) {
-  const number = Number(value);
-  return Number.isFinite(number) ? Math.min(100, Math.max(0, Math.round(number))) : 0;
-}
-
 function secondsBetween(fromIso, toIso) {
   const from = Date.parse(fromIso);
   const to = Date.parse(toIso);
@@ -425,24 +369,7 @@ function failureHint(message) {
 
 /** "Download all": the zip needs the Authorization header, so fetch it and save it from a blob. */
 async function saveZip(taskId) {
-  const response = await api.downloadZip(taskId);
-  const blob = await response.blob();
-  const disposition = response.headers.get("Content-Disposition") || "";
-  const match = disposition.match(/filename\*?=(?:UTF-8'')?"?([^";]+)"?/i);
-  let name = `task-${taskId}.zip`;
-  if (match) {
-    try {
-      name = decodeURIComponent(match[1]);
-    } catch (_) {
-      name = match[1];
-    }
-  }
-  const url = URL.createObjectURL(blob);
-  const link = h("a", { href: url, download: name.replace(/[\\/]/g, "_"), hidden: true });
-  document.body.appendChild(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  await saveDownload(await api.downloadZip(taskId), `task-${taskId}.zip`);
 }
 
 class Lightbox {
