@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "shopimage:ratelimit"
 WINDOW = "shopimage.rate_limit_window"
 """WSGI environ key: this request's counted window, for the headers (per request, like TOKEN_IDENTITY)."""
+EXCEEDED = "shopimage.rate_limit_exceeded"
+"""WSGI environ key: set when this request was refused for passing its window (it gets `Retry-After`)."""
 
 HIT = """
 local count = redis.call('INCR', KEYS[1])
@@ -149,6 +151,7 @@ class RateLimiter:
         window = Window(amount, max(0, amount - count), max(1, math.ceil(left_ms / 1000)))
         request.environ[WINDOW] = window
         if count > amount:
+            request.environ[EXCEEDED] = True
             raise RateLimited(f"too many requests: the limit is {text}")
 
     @staticmethod
@@ -158,7 +161,9 @@ class RateLimiter:
             response.headers["RateLimit-Limit"] = str(window.limit)
             response.headers["RateLimit-Remaining"] = str(window.remaining)
             response.headers["RateLimit-Reset"] = str(window.reset_seconds)
-            if response.status_code == 429 and "Retry-After" not in response.headers:
+            # Only the limiter's own refusal waits for the window; another 429 (1005: too many tasks
+            # or batches in progress) ends when work ends, which no window tells.
+            if request.environ.get(EXCEEDED) and "Retry-After" not in response.headers:
                 response.headers["Retry-After"] = str(window.reset_seconds)
         return response
 

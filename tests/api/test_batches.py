@@ -196,8 +196,10 @@ def test_batches_in_progress_are_limited_and_single_tasks_still_go(client, auth,
     headers = auth.headers(user)
     for _ in range(3):
         assert submit(client, headers, count=5).status_code == 201
-    body = error(submit(client, headers, count=1), 429, 1005)
+    refused = submit(client, headers, count=1)
+    body = error(refused, 429, 1005)
     assert body["details"] == {"limit": 3, "active": 3}
+    assert "Retry-After" not in refused.headers  # no window ends it: a batch completing does
     assert balance(user.id) == 35
     # A batch's tasks do not count against the single-task limit.
     single = client.post(

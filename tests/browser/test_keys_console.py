@@ -41,7 +41,7 @@ def test_sign_out_ends_the_session_on_the_server(page, live_server, make_user):
     expect(page.locator("#user-email")).to_have_text("bye@example.com")
     saved = json.loads(page.evaluate("localStorage.getItem('shopimage.auth')"))
 
-    with page.expect_request(lambda r: r.url.endswith("/api/auth/logout")):
+    with page.expect_response(lambda r: r.url.endswith("/api/auth/logout")):  # answered, not only sent
         page.click("#sign-out")
     expect(page.locator("#auth-submit")).to_be_visible()
 
