@@ -122,6 +122,24 @@ def app(database: str, redis: Redis) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def sqlite_member(tmp_path, redis) -> Iterator[tuple[Flask, User, dict[str, str]]]:
+    """`make run`'s database: an app on a migrated SQLite file, inside its app context, with a
+    member (quota 0: tests grant what they need) and that member's Authorization header."""
+    from flask_migrate import upgrade
+
+    app = create_app(ConfigForTests(DATABASE_URL=f"sqlite:///{tmp_path}/run.db"))
+    with app.app_context():
+        upgrade()
+        user = users.create_user("sqlite@example.com", PASSWORD)
+        users.grant(user, member=True, quota_delta=0)
+        db.session.commit()
+        token = app.test_client().post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
+        yield app, user, {"Authorization": f"Bearer {token.get_json()['data']['accessToken']}"}
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

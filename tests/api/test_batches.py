@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from shared import lifecycle, quota
+from shared import lifecycle, quota, users
 from shared.app import storage
 from shared.db import db
 from shared.models import Batch, QuotaLedger, Task, User
@@ -359,36 +359,24 @@ def test_a_disabled_account_gets_no_batch_and_reads_none(client, auth, make_user
     error(client.get(f"/api/batches/{batch_id}", headers=headers), 403, 1004)
 
 
-def test_batches_on_sqlite(tmp_path, redis):
+def test_batches_on_sqlite(sqlite_member):
     """`make run` uses SQLite: the charge, replay, refusal, completion and reads work there too."""
-    from flask_migrate import upgrade
-
-    from api import create_app
-    from shared import users
-    from tests.conftest import PASSWORD, ConfigForTests
-
-    app = create_app(ConfigForTests(DATABASE_URL=f"sqlite:///{tmp_path}/run.db"))
-    with app.app_context():
-        upgrade()
-        user = users.create_user("sqlite@example.com", PASSWORD)
-        users.grant(user, member=True, quota_delta=3)
-        db.session.commit()
-        client = app.test_client()
-        token = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
-        headers = {"Authorization": f"Bearer {token.get_json()['data']['accessToken']}"}
-        keyed = {**headers, "Idempotency-Key": "sqlite-batch"}
-        first = submit(client, keyed, count=2)
-        assert first.status_code == 201, first.get_json()
-        again = submit(client, keyed, count=2)
-        assert again.headers["Idempotent-Replayed"] == "true" and again.get_json() == first.get_json()
-        assert error(submit(client, headers, count=2), 402, 1003)["details"] == {"needed": 2, "balance": 1}
-        batch_id = first.get_json()["data"]["id"]
-        for task_id in db.session.scalars(select(Task.id).where(Task.batch_id == batch_id)):
-            lifecycle.fail(task_id, "图片无法解码")
-        db.session.commit()
-        detail = client.get(f"/api/batches/{batch_id}", headers=headers).get_json()["data"]
-        assert detail["status"] == "completed" and detail["counts"]["failed"] == 2
-        assert client.get("/api/batches", headers=headers).get_json()["data"]["total"] == 1
-        assert balance(user.id) == 3
-        assert quota.audit() == []
-        db.session.remove()
+    app, user, headers = sqlite_member
+    users.grant(user, quota_delta=3)
+    db.session.commit()
+    client = app.test_client()
+    keyed = {**headers, "Idempotency-Key": "sqlite-batch"}
+    first = submit(client, keyed, count=2)
+    assert first.status_code == 201, first.get_json()
+    again = submit(client, keyed, count=2)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.get_json() == first.get_json()
+    assert error(submit(client, headers, count=2), 402, 1003)["details"] == {"needed": 2, "balance": 1}
+    batch_id = first.get_json()["data"]["id"]
+    for task_id in db.session.scalars(select(Task.id).where(Task.batch_id == batch_id)):
+        lifecycle.fail(task_id, "图片无法解码")
+    db.session.commit()
+    detail = client.get(f"/api/batches/{batch_id}", headers=headers).get_json()["data"]
+    assert detail["status"] == "completed" and detail["counts"]["failed"] == 2
+    assert client.get("/api/batches", headers=headers).get_json()["data"]["total"] == 1
+    assert balance(user.id) == 3
+    assert quota.audit() == []

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api import create_app
-from shared import quota
+from shared import quota, users
 from shared.db import db, utcnow
 from shared.models import IdempotencyRecord, QuotaLedger, Task, User
 from tests.conftest import ConfigForTests
@@ -313,52 +313,39 @@ def test_race_quota_n_with_5n_concurrent_creates(app, auth, make_user):
     assert quota.audit() == []
 
 
-def test_create_replay_refusal_list_and_detail_on_sqlite(tmp_path, redis):
+def test_create_replay_refusal_list_and_detail_on_sqlite(sqlite_member):
     """`make run` uses SQLite: the create path's step-by-step form and the joined reads work there too."""
-    from flask_migrate import upgrade
+    app, user, headers = sqlite_member
+    users.grant(user, quota_delta=1)
+    db.session.commit()
+    client = app.test_client()
+    keyed = {**headers, "Idempotency-Key": "sqlite-key-1"}
 
-    from api import create_app
-    from shared import users
-    from tests.conftest import PASSWORD, ConfigForTests
+    first = create(client, keyed, params={"template": "matting"})
+    assert first.status_code == 201
+    again = create(client, keyed, params={"template": "matting"})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    error(create(client, keyed, params={"template": "white_bg"}), 409, 4009)
+    # Out of quota: refused, and the refused request's key is not kept.
+    refused_key = {**headers, "Idempotency-Key": "sqlite-key-2"}
+    error(create(client, refused_key), 402, 1003)
+    users.grant(db.session.get(User, user.id), quota_delta=1)
+    db.session.commit()
+    second = create(client, refused_key)
+    assert second.status_code == 201 and "Idempotent-Replayed" not in second.headers
 
-    app = create_app(ConfigForTests(DATABASE_URL=f"sqlite:///{tmp_path}/run.db"))
-    with app.app_context():
-        upgrade()
-        user = users.create_user("sqlite@example.com", PASSWORD)
-        users.grant(user, member=True, quota_delta=1)
-        db.session.commit()
-        client = app.test_client()
-        token = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
-        headers = {"Authorization": f"Bearer {token.get_json()['data']['accessToken']}"}
-        keyed = {**headers, "Idempotency-Key": "sqlite-key-1"}
-
-        first = create(client, keyed, params={"template": "matting"})
-        assert first.status_code == 201
-        again = create(client, keyed, params={"template": "matting"})
-        assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
-        assert again.get_json() == first.get_json()
-        error(create(client, keyed, params={"template": "white_bg"}), 409, 4009)
-        # Out of quota: refused, and the refused request's key is not kept.
-        refused_key = {**headers, "Idempotency-Key": "sqlite-key-2"}
-        error(create(client, refused_key), 402, 1003)
-        users.grant(db.session.get(User, user.id), quota_delta=1)
-        db.session.commit()
-        second = create(client, refused_key)
-        assert second.status_code == 201 and "Idempotent-Replayed" not in second.headers
-
-        listed = client.get("/api/task/list?limit=1&offset=0", headers=headers).get_json()["data"]
-        assert listed["total"] == 2 and [t["id"] for t in listed["tasks"]] == [
-            second.get_json()["data"]["taskId"]
-        ]
-        beyond = client.get("/api/task/list?offset=5", headers=headers).get_json()["data"]
-        assert beyond["total"] == 2 and beyond["tasks"] == []
-        task_id = first.get_json()["data"]["taskId"]
-        detail = client.get(f"/api/task/{task_id}", headers=headers).get_json()["data"]
-        assert detail["params"] == {"template": "matting"} and detail["status"] == "pending"
-        assert balance(user.id) == 0
-        assert quota.audit() == []
-        db.session.remove()
-        db.engine.dispose()
+    listed = client.get("/api/task/list?limit=1&offset=0", headers=headers).get_json()["data"]
+    assert listed["total"] == 2 and [t["id"] for t in listed["tasks"]] == [
+        second.get_json()["data"]["taskId"]
+    ]
+    beyond = client.get("/api/task/list?offset=5", headers=headers).get_json()["data"]
+    assert beyond["total"] == 2 and beyond["tasks"] == []
+    task_id = first.get_json()["data"]["taskId"]
+    detail = client.get(f"/api/task/{task_id}", headers=headers).get_json()["data"]
+    assert detail["params"] == {"template": "matting"} and detail["status"] == "pending"
+    assert balance(user.id) == 0
+    assert quota.audit() == []
 
 
 def test_active_limit_refuses_before_any_charge(app, client, auth, make_user):
