@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
-from shared import task_types
 from shared.batches import REF_MAX
 from shared.schemas import TaskSchema
 
-from .tasks import HttpUrl, known_type
+from .tasks import HttpUrl, TypedParams
 
 REF_PATTERN = r"^(?!\.\.?$)[^/\\\x00-\x1f\x7f]+$"
 """A ref names the item's folder in the batch's zip: no path separators or control characters,
@@ -39,9 +38,7 @@ def max_items() -> int:
     return current_app.config["MAX_BATCH_ITEMS"]
 
 
-class CreateBatchSchema(Schema):
-    type = fields.String(required=True, validate=known_type)
-    params = fields.Dict(load_default=dict)
+class CreateBatchSchema(TypedParams):
     items = fields.List(
         fields.Nested(BatchItemSchema),
         required=True,
@@ -59,13 +56,6 @@ class CreateBatchSchema(Schema):
         limit = max_items()
         if len(items) > limit:
             raise ValidationError(f"must hold 1 to {limit} items")
-
-    @validates_schema(skip_on_field_errors=True)
-    def check_params(self, data: dict[str, Any], **_: Any) -> None:
-        try:
-            data["params"] = task_types.get(data["type"]).params.load(data.get("params") or {})
-        except ValidationError as exc:
-            raise ValidationError({"params": exc.normalized_messages()}) from exc
 
 
 class BatchListQuerySchema(Schema):

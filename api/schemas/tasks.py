@@ -31,11 +31,11 @@ class HttpUrl(fields.String):
         return text
 
 
-class CreateTaskSchema(Schema):
+class TypedParams(Schema):
+    """A `type` and its `params`, loaded by the type's own params schema (defaults filled in)."""
+
     type = fields.String(required=True, validate=known_type)
-    inputImageUrl = HttpUrl(required=True)
     params = fields.Dict(load_default=dict)
-    webhookUrl = HttpUrl(load_default=None, allow_none=True)
 
     @validates_schema(skip_on_field_errors=True)
     def check_params(self, data: dict[str, Any], **_: Any) -> None:
@@ -43,6 +43,11 @@ class CreateTaskSchema(Schema):
             data["params"] = task_types.get(data["type"]).params.load(data.get("params") or {})
         except ValidationError as exc:
             raise ValidationError({"params": exc.normalized_messages()}) from exc
+
+
+class CreateTaskSchema(TypedParams):
+    inputImageUrl = HttpUrl(required=True)
+    webhookUrl = HttpUrl(load_default=None, allow_none=True)
 
 
 class ListQuerySchema(Schema):
