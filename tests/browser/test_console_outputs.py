@@ -20,9 +20,11 @@ SCREENSHOT = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOT") else "var") /
 def test_console_presets_and_output_keys_are_the_servers():
     source = (ROOT / "api/static/console/outputs.js").read_text()
     literal = re.search(r"export const PRESETS = (\{.*?\n\});", source, re.S).group(1)
-    assert json.loads(literal) == {
-        name: {"rule": p.rule, "params": dict(p.params)} for name, p in PRESETS.items()
-    }
+    assert json.loads(literal) == {name: {"params": dict(p.params)} for name, p in PRESETS.items()}
+    labels = (ROOT / "api/static/console/i18n.js").read_text()
+    for name, preset in PRESETS.items():
+        chinese, english = re.findall(rf'"out\.rule\.{name}": "([^"]*)"', labels)
+        assert english == preset.rule and chinese and chinese != english
     keys = re.search(r"export const OUTPUT_KEYS = (\[.*?\]);", source).group(1)
     assert tuple(json.loads(keys)) == OUTPUT_KEYS
 
@@ -50,7 +52,9 @@ def test_preset_advanced_fold_live_preview_and_a_task_with_them(page, live_serve
     page.select_option("#template", "all")
 
     page.select_option("#out-preset", "amazon")
-    expect(page.locator("#preset-rule")).to_have_text(PRESETS["amazon"].rule)
+    expect(page.locator("#preset-rule")).to_have_text(
+        re.compile(r"^亚马逊主图：纯白背景")
+    )  # the rule in Chinese
     expect(page.locator("#placement-caption")).to_contain_text("2000×2000 · JPEG")
     expect(page.locator("#placement-caption")).to_contain_text("88 %")
     square = preview_pixels(page)
@@ -68,7 +72,10 @@ def test_preset_advanced_fold_live_preview_and_a_task_with_them(page, live_serve
     assert tall["off"] < square["off"]  # a smaller fill draws a smaller product
 
     SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.locator("#new-task").screenshot(path=str(SCREENSHOT))
+    # The whole page from its top, cut to the form: an element shot scrolls, and the sticky top bar
+    # then lands across the form.
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOT), full_page=True, clip=page.locator("#new-task").bounding_box())
 
     page.click("#submit-task")
     page.wait_for_url(re.compile(r".*#/task/[^/]+$"))

@@ -4,26 +4,22 @@
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
-// The server's presets (shared/output_params.py PRESETS); a test holds the two equal.
+// The server's presets (shared/output_params.py PRESETS); a test holds the two equal. Their rules,
+// in both languages, are i18n.js's `out.rule.<name>` (the English ones are the server's own text).
 export const PRESETS = {
   "amazon": {
-    "rule": "Amazon main image: pure white background (RGB 255), product fills at least 85 % of the frame, at least 1000 px on the longer side for zoom (1600+ recommended)",
     "params": { "outputSize": 2000, "format": "jpeg", "fill": 0.88, "backgroundColor": "#FFFFFF", "shadow": "none" }
   },
   "taobao": {
-    "rule": "Taobao main image: 800×800, at most 3 MB",
     "params": { "outputSize": 800, "format": "jpeg", "maxBytes": 3145728 }
   },
   "jd": {
-    "rule": "JD main image: 800×800",
     "params": { "outputSize": 800, "format": "jpeg" }
   },
   "shopify": {
-    "rule": "Shopify recommends 2048×2048 square product images",
     "params": { "outputSize": 2048, "format": "jpeg" }
   },
   "ebay": {
-    "rule": "eBay: at least 500 px on the longer side, 1600 px recommended",
     "params": { "outputSize": 1600, "format": "jpeg" }
   }
 };
@@ -96,7 +92,7 @@ export function renderOutputOptions(previewImg) {
   );
 
   function redraw() {
-    rule.textContent = d.preset ? PRESETS[d.preset].rule : t("out.noPreset");
+    rule.textContent = d.preset ? t(`out.rule.${d.preset}`) : t("out.noPreset");
     const e = effective(d);
     fillValue.textContent = `${Math.round(e.fill * 100)} %`;
     if (d.fill === "") fill.value = e.fill;
