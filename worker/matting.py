@@ -39,6 +39,10 @@ class ModelSpec:
     """What `scripts/fetch_model.sh DIR` needs after the directory to install this model."""
     label: str = "matting model"
     """How the logs name it ("<label> loaded in ...")."""
+    sharp_input: bool = True
+    """Make the model's thumbnail with Lanczos (sharp: thin straps and rings keep their contrast)
+    instead of area-averaging it (rembg's choice is an antialiased Lanczos, close to area).
+    On by default; off for u2net, which lost on the benchmark with it (docs/QUALITY.md)."""
 
 
 U2NETP = ModelSpec(filename="u2netp.onnx", md5="8e83ca70e441ab06c318d82300c84806")
@@ -50,6 +54,7 @@ U2NET = ModelSpec(
     rembg_name="u2net",
     fetch_name="u2net",
     label="HD matting model",
+    sharp_input=False,
 )
 """rembg's full u2net (176 MB): the HD model, loaded only by processes serving the HD queue."""
 

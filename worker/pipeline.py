@@ -20,7 +20,7 @@ from shared.output_params import OutputSpec
 from shared.task_types import ENHANCED, MATTING, TEMPLATES, WHITE_BG
 from worker import outputs
 from worker.imaging import encode_png
-from worker.matting import MattingSession
+from worker.matting import MattingSession, ModelSpec
 from worker.refine import refine_alpha
 
 STAGES = {"decoded": 10, "matted": 50, "white_bg": 70, "enhanced": 90}
@@ -34,6 +34,11 @@ ALPHA_FLOOR = 3
 
 HARD_ALPHA = (16, 240)
 """On white, alpha is stretched from this range to 0..255: no grey haze, no background fringe."""
+
+SHARP_FACTOR = 2.5
+"""A sharp thumbnail is Lanczos-resampled from at most this many times the model's input side
+(larger photos are area-averaged down to it first): the factor the benchmark measured, so a
+4000 px photo's fine texture does not alias into the model's input."""
 
 MAX_GAIN = 1.6
 """Cap on the contrast stretch of the enhanced output."""
@@ -127,11 +132,11 @@ def predict_alpha(session: MattingSession, rgb: np.ndarray) -> np.ndarray:
     """The model's mask at full resolution (uint8), with rembg's normalisation and scaling.
 
     Same steps as rembg's U2netpSession.predict, with OpenCV resizes instead of Pillow's
-    Lanczos (several times faster at full size; the mask agrees to IoU > 0.99). Only the
-    model-sized input is ever float: nothing full-size is.
+    Lanczos (several times faster at full size), and by default a sharper thumbnail
+    (`model_input`). Only the model-sized input is ever float: nothing full-size is.
     """
     spec = session.spec
-    small = cv2.resize(rgb, spec.input_size, interpolation=cv2.INTER_AREA)
+    small = model_input(rgb, spec)
     x = small.astype(np.float32)
     x /= max(float(x.max()), 1e-6)
     x -= np.array(spec.mean, np.float32)
@@ -144,6 +149,23 @@ def predict_alpha(session: MattingSession, rgb: np.ndarray) -> np.ndarray:
     alpha = cv2.resize(mask, (w, h), interpolation=cv2.INTER_CUBIC)
     alpha[alpha < ALPHA_FLOOR] = 0
     return alpha
+
+
+def model_input(rgb: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """The photo at the model's input size.
+
+    Sharp (``spec.sharp_input``): Lanczos from at most SHARP_FACTOR × the input side. An
+    area-averaged (or rembg's antialiased) thumbnail greys a 4 px strap or ring into its
+    background, and the model then fills the ring's hole or smears the chain; the sharp one keeps
+    them, which is where its gain on the benchmark is (docs/QUALITY.md).
+    """
+    if not spec.sharp_input:
+        return cv2.resize(rgb, spec.input_size, interpolation=cv2.INTER_AREA)
+    h, w = rgb.shape[:2]
+    cap_w, cap_h = (round(SHARP_FACTOR * side) for side in spec.input_size)
+    if w > cap_w or h > cap_h:
+        rgb = cv2.resize(rgb, (min(w, cap_w), min(h, cap_h)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(rgb, spec.input_size, interpolation=cv2.INTER_LANCZOS4)
 
 
 def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
