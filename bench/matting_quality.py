@@ -8,10 +8,11 @@ Methods, each on the same composites of bench/matting_set.py:
 - ``rembg-u2netp``: rembg's own ``remove(only_mask=True)`` with u2netp (the reference: ratio 1.00);
 - ``rembg-u2net``: the same with the full u2net model (the HD model file);
 - ``standard``: our basic_clean matting output (u2netp + worker/refine.py);
-- ``hd``: our HD mode (u2net + the same refinement).
-Model-side candidates, measured and not adopted: ``standard-area`` (the standard mode with the
-area-averaged thumbnail it had before the sharp one: worker.pipeline.model_input) and
-``hd+flip`` (HD with the mask averaged over the photo and its mirror image: two inferences).
+- ``hd``: our HD mode (u2net, its mask averaged over the thumbnail and its mirror image, + the
+  same refinement).
+The modes as they were before the model-side changes, side by side: ``standard-area`` (the
+standard mode with the area-averaged thumbnail it had before the sharp one:
+worker.pipeline.model_input) and ``hd-single`` (HD with one inference, no mirror average).
 Plus ``standard-unrefined`` (our pipeline without refinement, what shipped before) so the
 refinement's own effect is visible, and two bounds that are not methods:
 ``oracle-edges(standard)`` and ``oracle-edges(hd)`` take that mode's alpha and replace it with
@@ -45,9 +46,8 @@ from PIL import Image
 
 from bench.harness import record
 from bench.matting_set import Sample, build, real_photos
-from worker.matting import U2NET, MattingSession, load_rembg_session, load_session
-from worker.pipeline import predict_alpha, run_basic_clean
-from worker.refine import refine_alpha
+from worker.matting import U2NET, load_rembg_session, load_session
+from worker.pipeline import run_basic_clean
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DIR = os.environ.get("MODEL_DIR", os.path.join(ROOT, "models"))
@@ -166,14 +166,6 @@ def methods(threads: int) -> dict[str, Matte]:
 
         return run
 
-    def flipped(session: MattingSession) -> Matte:
-        def run(s: Sample) -> tuple[np.ndarray, np.ndarray]:
-            mirror = np.ascontiguousarray(s.image[:, ::-1])
-            both = predict_alpha(session, s.image).astype(np.uint16) + predict_alpha(session, mirror)[:, ::-1]
-            return refine_alpha(s.image, (both // 2).astype(np.uint8)), s.image
-
-        return run
-
     def with_foreground(method: Matte) -> Matte:
         def run(s: Sample) -> tuple[np.ndarray, np.ndarray]:
             alpha, _ = method(s)
@@ -189,7 +181,9 @@ def methods(threads: int) -> dict[str, Matte]:
         "standard+fg": with_foreground(ours(small, refine=True)),
         "standard-area": ours(small_area, refine=True),
         "hd": ours(hd, refine=True),
-        "hd+flip": flipped(hd),
+        "hd-single": ours(
+            dataclasses.replace(hd, spec=dataclasses.replace(hd.spec, mirror_average=False)), refine=True
+        ),
     }
 
 

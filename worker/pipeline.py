@@ -141,14 +141,22 @@ def predict_alpha(session: MattingSession, rgb: np.ndarray) -> np.ndarray:
     x /= max(float(x.max()), 1e-6)
     x -= np.array(spec.mean, np.float32)
     x /= np.array(spec.std, np.float32)
-    feed = {session.input_name: np.ascontiguousarray(x.transpose(2, 0, 1)[None])}
-    pred = session.inner_session.run(None, feed)[0][0, 0]
-    lo, hi = float(pred.min()), float(pred.max())
-    mask = ((pred - lo) / max(hi - lo, 1e-12) * 255).astype(np.uint8)
+    pred = _normalised_prediction(session, x)
+    if spec.mirror_average:
+        pred = (pred + _normalised_prediction(session, x[:, ::-1])[:, ::-1]) / 2
+    mask = (pred * 255).astype(np.uint8)
     h, w = rgb.shape[:2]
     alpha = cv2.resize(mask, (w, h), interpolation=cv2.INTER_CUBIC)
     alpha[alpha < ALPHA_FLOOR] = 0
     return alpha
+
+
+def _normalised_prediction(session: MattingSession, x: np.ndarray) -> np.ndarray:
+    """The model's mask of a normalised thumbnail (HWC float), stretched to 0..1 as rembg does."""
+    feed = {session.input_name: np.ascontiguousarray(x.transpose(2, 0, 1)[None])}
+    pred = session.inner_session.run(None, feed)[0][0, 0]
+    lo, hi = float(pred.min()), float(pred.max())
+    return (pred - lo) / max(hi - lo, 1e-12)
 
 
 def model_input(rgb: np.ndarray, spec: ModelSpec) -> np.ndarray:

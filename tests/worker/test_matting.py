@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from worker.matting import U2NETP, MattingSession, ModelSpec, load_rembg_session, load_session, model_path
-from worker.pipeline import model_input, predict_alpha
+from worker.pipeline import ALPHA_FLOOR, model_input, predict_alpha
 
 from .conftest import MODEL_DIR, product_photo
 
@@ -52,6 +52,22 @@ def test_mask_agrees_with_rembg_remove(matting_session, rembg_session):
     # With rembg's smooth thumbnail the mask is rembg's; the sharp one moves only the edges.
     assert iou(predict_alpha(smoothed, np.asarray(image)), reference) >= 0.998
     assert iou(predict_alpha(matting_session, np.asarray(image)), reference) >= 0.99
+
+
+def test_mirror_average_is_the_mean_of_both_passes_and_mirror_symmetric(matting_session):
+    """HD's option (`ModelSpec.mirror_average`), tried here on the small model: the mask of a
+    photo is the mean of its own pass and its mirror image's, so mirroring the photo mirrors it."""
+    rgb = np.asarray(product_photo((900, 700), seed=3, color=(30, 120, 200)))
+    rgb = np.ascontiguousarray(np.concatenate([rgb[:, :450], rgb[:, 450:] // 2], axis=1))  # not symmetric
+    averaged = dataclasses.replace(matting_session, spec=dataclasses.replace(U2NETP, mirror_average=True))
+    mirror = np.ascontiguousarray(rgb[:, ::-1])
+    single, single_of_mirror = predict_alpha(matting_session, rgb), predict_alpha(matting_session, mirror)
+    both = predict_alpha(averaged, rgb)
+    assert np.abs(single.astype(int) - single_of_mirror[:, ::-1]).max() > 10  # the passes differ
+    expected = (single.astype(int) + single_of_mirror[:, ::-1]) / 2
+    # The floor applies before or after the mean, and each side is rounded to uint8 once more.
+    assert np.abs(both - expected).max() <= ALPHA_FLOOR + 1
+    assert np.abs(both.astype(int) - predict_alpha(averaged, mirror)[:, ::-1]).max() <= 2
 
 
 def test_sharp_thumbnail_keeps_a_thin_strap_dark():
