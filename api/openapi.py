@@ -781,7 +781,10 @@ def _error_response(status: int, codes: tuple[int, ...]) -> dict[str, Any]:
         "content": {JSON: {"schema": schema}},
     }
     if status in (429, 503):
-        response["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
+        when = "with 4029 and the event-stream caps, not with 1005" if status == 429 else "when known"
+        response["headers"] = {
+            "Retry-After": {"description": f"seconds ({when})", "schema": {"type": "integer"}}
+        }
     return response
 
 

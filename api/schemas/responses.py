@@ -16,11 +16,14 @@ from .tasks import TaskSchema
 ERROR_CODES: dict[int, str] = {
     errors.BAD_REQUEST: "bad or missing parameter (400; 413 body too large; 415 not JSON)",
     errors.NOT_ALLOWED: "not logged in (401) or logged in but not allowed (403)",
-    errors.NOT_FOUND: "task or user not found, including someone else's task (404)",
-    errors.CONFLICT: "conflicts with the task's state: illegal transition, already ended, key reused (409)",
+    errors.NOT_FOUND: "task, batch or user not found, including someone else's task or batch (404)",
+    errors.CONFLICT: "conflicts with the task's or batch's state: illegal transition, already ended, "
+    "nothing to download yet, key reused (409)",
     errors.RATE_LIMITED: "too many requests (429)",
     errors.NOT_MEMBER: "not a member, or membership expired (403)",
-    errors.QUOTA_EXHAUSTED: "quota exhausted (402)",
+    errors.QUOTA_EXHAUSTED: "quota exhausted (402); for a batch, `details: {needed, balance}`",
+    errors.TOO_MANY_ACTIVE: "too many tasks pending or processing, or batches in progress (429); "
+    "`details: {limit, active}`; retry once one ends",
     errors.ACCOUNT_UNAVAILABLE: "account missing (404) or disabled (403)",
     errors.INTERNAL: "unexpected server error (500)",
     errors.UNAVAILABLE: "database or Redis unavailable (503)",
@@ -37,7 +40,7 @@ STATUS_CODES: dict[int, tuple[int, ...]] = {
     409: (errors.CONFLICT,),
     413: (errors.BAD_REQUEST,),
     415: (errors.BAD_REQUEST,),
-    429: (errors.RATE_LIMITED,),
+    429: (errors.RATE_LIMITED, errors.TOO_MANY_ACTIVE),
     500: (errors.INTERNAL,),
     503: (errors.UNAVAILABLE,),
 }

@@ -220,3 +220,18 @@ def _fuzz(operation, mode, tokens: dict[str, object]) -> None:
     if FUZZ_SEED:
         run = seed(FUZZ_SEED)(run)
     run()
+
+
+def test_every_error_class_is_documented_under_its_status():
+    """Each error the API can raise is in the document's code list, under its HTTP status."""
+    from api.schemas.responses import ERROR_CODES, STATUS_CODES
+    from shared import errors
+
+    def subclasses(klass):
+        for sub in klass.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    for error in subclasses(errors.ServiceError):
+        assert error.code in ERROR_CODES, error.__name__
+        assert error.code in STATUS_CODES[error.status], (error.__name__, error.status)
