@@ -15,6 +15,7 @@ from shared import lifecycle, quota, users
 from shared.app import storage
 from shared.db import db
 from shared.models import Batch, QuotaLedger, Task, User
+from tests.api.test_tasks import balance, error
 from tests.conftest import app_with
 
 IMAGE = "https://images.example.com/product-{}.jpg"
@@ -32,18 +33,6 @@ def items(count: int, refs: bool = True) -> list[dict]:
 def submit(client, headers, count: int = 3, **body):
     payload = {"type": "basic_clean", "params": {"template": "white_bg"}, "items": items(count), **body}
     return client.post("/api/batches", json=payload, headers=headers)
-
-
-def balance(user_id: int) -> int:
-    db.session.expire_all()
-    return db.session.get(User, user_id).quota
-
-
-def error(response, status: int, code: int) -> dict:
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert body["success"] is False and body["code"] == code
-    return body
 
 
 def test_create_charges_n_units_and_queues_n_jobs_on_the_bulk_queue(client, auth, make_user, redis):
