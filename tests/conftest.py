@@ -114,6 +114,10 @@ def app_with(**overrides: str) -> Iterator[Flask]:
             text("TRUNCATE users, tasks, quota_ledger, idempotency_keys RESTART IDENTITY CASCADE")
         )
         db.session.commit()
+        # Close this app's pooled connections now, not when the app is garbage-collected: tests that
+        # open several at once (concurrent requests) would otherwise leave them open for later tests,
+        # and two test processes' leftovers with the live servers' pools could pass max_connections.
+        db.engine.dispose()
 
 
 @pytest.fixture
