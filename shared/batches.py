@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, case, func, insert, select, update
 
 from . import quota, tasks
 from .db import db, read_only_connection, utcnow
@@ -79,7 +78,7 @@ def create_batch(
     try:
         if active_limit > 0:
             _check_active_batches(user_id, active_limit, idempotency)
-        if key is not None and not _claim(connection, user_id, key, fingerprint, body, now):
+        if key is not None and not tasks.claim_key(connection, user_id, key, fingerprint, body, now):
             db.session.rollback()
             return _replay(user_id, key, fingerprint)
         if quota.take(connection, user_id, task_ids, now) is None:
@@ -137,36 +136,12 @@ def _check_active_batches(user_id: int, limit: int, idempotency: tuple[str, str]
         )
 
 
-_idempotency = IdempotencyRecord.__table__
-
-
-def _claim(connection, user_id: int, key: str, fingerprint: str, body: dict, now: datetime) -> bool:
-    """Take the idempotency key for this batch; False when it is already taken (then replay)."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(_idempotency)
-        .on_conflict_do_nothing(index_elements=[_idempotency.c.user_id, _idempotency.c.key])
-        .returning(_idempotency.c.key)
-    )
-    values = {
-        "user_id": user_id,
-        "key": key,
-        "request_hash": fingerprint,
-        "status_code": 201,
-        "response": body,
-        "created_at": now,
-    }
-    return connection.execute(statement, values).first() is not None
-
-
 def _replay(user_id: int, key: str, fingerprint: str) -> Created:
     """The stored answer for a key already used; a disabled or deleted account gets no replay."""
     tasks.check_account_for_replay(user_id)
-    record = db.session.get(IdempotencyRecord, (user_id, key))
+    record = tasks.stored_answer(user_id, key, fingerprint)
     if record is None:  # pruned in between: the key is free again
         raise Conflict("Idempotency-Key is being released; retry the request")
-    if record.request_hash != fingerprint or "total" not in (record.response.get("data") or {}):
-        raise Conflict("Idempotency-Key was already used with a different request body")
     return Created(record.status_code, record.response, record.response["data"]["id"], (), True)
 
 
@@ -208,6 +183,16 @@ def summary(batch: Batch) -> dict[str, Any]:
     """The batch document (without tasks), its counts read now."""
     counts, progress_sum = _tallies(db.session.connection(), [batch.id]).get(batch.id, ({}, 0))
     return document(batch, counts, progress_sum)
+
+
+def tally(members: Iterable[Task]) -> tuple[dict[str, int], int]:
+    """`_tallies` of tasks already loaded (the detail has them all): counts and progress sum."""
+    counts: dict[str, int] = {}
+    progress = 0
+    for task in members:
+        counts[task.status] = counts.get(task.status, 0) + 1
+        progress += 100 if task.status in TERMINAL_STATUSES else task.progress
+    return counts, progress
 
 
 def _tallies(connection, batch_ids: Iterable[str]) -> dict[str, tuple[dict[str, int], int]]:
@@ -258,8 +243,8 @@ def document(batch: Batch, counts: dict[str, int], progress_sum: int) -> dict[st
 # Ends -------------------------------------------------------------------------------------
 
 
-def task_ended(batch_id: str, now: datetime) -> Batch | None:
-    """Count one of the batch's tasks as ended; the batch when this end completed it.
+def task_ended(batch_id: str, now: datetime) -> Row | None:
+    """Count one of the batch's tasks as ended; `(id, webhook_url)` when this end completed it.
 
     One UPDATE on the batch row: concurrent ends serialize on its lock, so exactly one of them
     sees `ended` reach `total`. Runs in the transaction of the task's own end (`lifecycle`).
@@ -271,12 +256,10 @@ def task_ended(batch_id: str, now: datetime) -> Batch | None:
             ended=Batch.ended + 1,
             completed_at=case((Batch.ended + 1 >= Batch.total, now), else_=Batch.completed_at),
         )
-        .returning(Batch.ended, Batch.total, Batch.webhook_url)
+        .returning(Batch.id, Batch.ended, Batch.total, Batch.webhook_url)
         .execution_options(synchronize_session=False)
     ).one_or_none()
-    if row is None or row.ended != row.total:
-        return None
-    return db.session.get(Batch, batch_id, populate_existing=True)
+    return row if row is not None and row.ended == row.total else None
 
 
 def active_task_ids(batch_id: str) -> list[tuple[str, str]]:

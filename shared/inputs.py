@@ -18,6 +18,15 @@ def own_key(url: str, storage: Storage) -> str | None:
     return storage.key_from_url(url)
 
 
+def upload_key_or_checked_url(url: str, storage: Storage, *, allow_private: bool) -> str | None:
+    """An input's upload key when it is a link we issued (its owner is checked with the caller,
+    `uploads.take`), else None once the remote URL passed `check_remote_url`."""
+    key = own_key(url, storage)
+    if key is None:
+        check_remote_url(url, allow_private=allow_private)
+    return key
+
+
 def check_remote_url(url: str, *, allow_private: bool, field: str = "inputImageUrl") -> None:
     """Refuse obviously unsafe URLs at create time (no DNS here; the worker re-checks every hop)."""
     try:

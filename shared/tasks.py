@@ -52,13 +52,38 @@ def check_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-def find_replay(user_id: int, key: str, fingerprint: str) -> Created | None:
+def stored_answer(user_id: int, key: str, fingerprint: str) -> IdempotencyRecord | None:
+    """The record of the first request made with this key (None: the key is free); the same key
+    with another body is a client mistake (409)."""
     record = db.session.get(IdempotencyRecord, (user_id, key))
+    if record is not None and record.request_hash != fingerprint:
+        raise Conflict("Idempotency-Key was already used with a different request body")
+    return record
+
+
+def find_replay(user_id: int, key: str, fingerprint: str) -> Created | None:
+    record = stored_answer(user_id, key, fingerprint)
     if record is None:
         return None
-    if record.request_hash != fingerprint:
-        raise Conflict("Idempotency-Key was already used with a different request body")
     return Created(record.status_code, record.response, record.response["data"]["taskId"], "", True)
+
+
+def claim_key(
+    connection: Connection, user_id: int, key: str, fingerprint: str, response: dict[str, Any], now: datetime
+) -> bool:
+    """Take the idempotency key for this request (`INSERT ... ON CONFLICT DO NOTHING`); False when
+    it is already taken (the caller replays). The PostgreSQL task create does this inside its
+    single statement (`CREATE_STATEMENT`)."""
+    values = {
+        "user_id": user_id,
+        "key": key,
+        "request_hash": fingerprint,
+        "status_code": 201,
+        "response": response,
+        "created_at": now,
+    }
+    statement = _CLAIM_KEY[connection.dialect.name == "postgresql"]
+    return connection.execute(statement, values).first() is not None
 
 
 def create_task(
@@ -198,17 +223,15 @@ the key was already taken (nothing else happened); `balance` is NULL when the ch
 
 def _create_in_steps(connection: Connection, values: dict[str, Any]) -> tuple[bool, int | None]:
     """SQLite's create: the statement's steps one by one, with the same outcome pair."""
-    if values["key"] is not None:
-        claim = {
-            "user_id": values["user_id"],
-            "key": values["key"],
-            "request_hash": values["request_hash"],
-            "status_code": 201,
-            "response": values["response"],
-            "created_at": values["now"],
-        }
-        if connection.execute(_CLAIM_KEY, claim).first() is None:
-            return False, None
+    if values["key"] is not None and not claim_key(
+        connection,
+        values["user_id"],
+        values["key"],
+        values["request_hash"],
+        values["response"],
+        values["now"],
+    ):
+        return False, None
     balance = quota.take_one(connection, values["user_id"], values["task_id"], values["now"])
     if balance is None:
         return True, None
@@ -235,12 +258,13 @@ _TASK_INSERT = insert(Task.__table__)
 
 
 _idempotency = IdempotencyRecord.__table__
-_CLAIM_KEY = (
-    sqlite.insert(_idempotency)
+_CLAIM_KEY = {
+    on_postgresql: dialect.insert(_idempotency)
     .on_conflict_do_nothing(index_elements=[_idempotency.c.user_id, _idempotency.c.key])
     .returning(_idempotency.c.key)
-)
-"""`INSERT ... ON CONFLICT DO NOTHING RETURNING` for the idempotency record (the SQLite path)."""
+    for on_postgresql, dialect in ((False, sqlite), (True, postgresql))
+}
+"""`INSERT ... ON CONFLICT DO NOTHING RETURNING` for the idempotency record, per dialect."""
 
 
 def _replay(user_id: int, key: str, fingerprint: str) -> Created:

@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select, update
 from .db import db, utcnow
 from .errors import BadRequest, Conflict, NotMember
 from .imagetype import ACCEPTED_FORMATS, NOT_AN_IMAGE, TRUNCATED, sniff_image
-from .inputs import upload_prefix
+from .inputs import check_upload_owner, upload_prefix
 from .models import Upload, User
 from .storage import Storage, StorageError
 
@@ -113,6 +113,12 @@ def record(key: str, user_id: int, size: int, cap: int) -> None:
     db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
     check_room(user_id, size, cap)
     db.session.add(Upload(key=key, user_id=user_id, size=size))
+
+
+def take(key: str, user_id: int) -> None:
+    """A task's input is this upload: the caller's own (else 400/4001), now used (`mark_used`)."""
+    check_upload_owner(key, user_id)
+    mark_used(key)
 
 
 def mark_used(key: str) -> None:

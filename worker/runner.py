@@ -74,26 +74,28 @@ def run_task(task_id: str, body: JobBody) -> str:
         )
         db.session.close()
         results.discard(storage(), task_id)  # left by an attempt killed before it could clean up
+        succeeded = False
         try:
             stored = body(snapshot, lambda pct: report_progress(task_id, pct))
+            keys = [r.key if isinstance(r, ResultFile) else r for r in stored]
+            files = [r.record() for r in stored if isinstance(r, ResultFile)]
+            if lifecycle.succeed(task_id, keys, files):
+                succeeded = True  # the results are the task's now, even if the commit's answer is lost
+                db.session.commit()
+                return "success"
+            db.session.rollback()
+            log.info("task %s ended elsewhere (cancel or timeout); its results are discarded", task_id)
+            return "discarded"
         except TaskRejected as exc:
             db.session.rollback()
             lifecycle.fail(task_id, exc.message)
             db.session.commit()
-            results.discard(storage(), task_id)
             log.info("task %s rejected: %s", task_id, exc.message)
             return "failed"
         except BaseException:
             # Crash, timeout or stop: what this attempt stored goes (a retry stores afresh).
             db.session.rollback()
-            results.discard(storage(), task_id)
             raise
-        keys = [r.key if isinstance(r, ResultFile) else r for r in stored]
-        files = [r.record() for r in stored if isinstance(r, ResultFile)]
-        if lifecycle.succeed(task_id, keys, files):
-            db.session.commit()
-            return "success"
-        db.session.rollback()
-        results.discard(storage(), task_id)
-        log.info("task %s ended elsewhere (cancel or timeout); its results are discarded", task_id)
-        return "discarded"
+        finally:
+            if not succeeded:  # nothing stays behind a task that did not succeed
+                results.discard(storage(), task_id)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from shared import batches, events, inputs, lifecycle, queues, task_types, tasks, uploads
+from shared import batches, inputs, lifecycle, tasks, uploads
 from shared.app import redis_client, settings, storage
 from shared.archive import stream_zip
 from shared.cancel import stop_work
@@ -18,9 +16,7 @@ from ..auth import current_user, current_user_id
 from ..body import load_body, load_query
 from ..extensions import rate_limiter
 from ..schemas.batches import BatchListQuerySchema, CreateBatchSchema
-from .tasks import require_offered
-
-log = logging.getLogger(__name__)
+from .tasks import create_limit, created_response, enqueue_created, require_offered
 
 bp = Blueprint("batches", __name__, url_prefix="/api/batches")
 
@@ -28,12 +24,8 @@ create_schema = CreateBatchSchema()
 list_schema = BatchListQuerySchema()
 
 
-def _create_limit() -> str:
-    return current_app.config["RATELIMIT_CREATE"]
-
-
 @bp.post("")
-@rate_limiter.limit(_create_limit, scope="create")
+@rate_limiter.limit(create_limit, scope="create")
 def create():
     data = load_body(create_schema, max_bytes=current_app.config["MAX_BATCH_JSON_BYTES"])
     require_offered(data["type"], data["params"])
@@ -55,44 +47,22 @@ def create():
         active_limit=config["MAX_ACTIVE_BATCHES_PER_USER"],
     )
     if not created.replayed:
-        _enqueue(created.task_ids, data["type"], data["params"])
-    response = jsonify(created.body)
-    response.status_code = created.status_code
-    if created.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
+        enqueue_created(created.task_ids, data["type"], data["params"], in_batch=True)
+    return created_response(created.body, created.status_code, created.replayed)
 
 
 def _checked_item(index: int, item: dict, user_id: int) -> batches.Item:
     """One item's input checked as a task create checks it; an error names the item."""
     url = item["inputImageUrl"]
     try:
-        upload_key = inputs.own_key(url, storage())
-        if upload_key is None:
-            inputs.check_remote_url(url, allow_private=current_app.config["ALLOW_PRIVATE_URLS"])
-        else:
-            inputs.check_upload_owner(upload_key, user_id)
-            uploads.mark_used(upload_key)  # in the create's transaction: a refusal undoes it
+        allow_private = current_app.config["ALLOW_PRIVATE_URLS"]
+        upload_key = inputs.upload_key_or_checked_url(url, storage(), allow_private=allow_private)
+        if upload_key is not None:
+            uploads.take(upload_key, user_id)  # in the create's transaction: a refusal undoes it
     except BadRequest as exc:
         fields = (exc.details or {}).get("fields", {})
         raise BadRequest("invalid parameters", details={"fields": {"items": {str(index): fields}}}) from exc
     return batches.Item(url, item.get("ref"))
-
-
-def _enqueue(task_ids: tuple[str, ...], task_type: str, params: dict) -> None:
-    """Enqueue every task's job on the bulk queue and announce them, in one Redis round trip;
-    if Redis is down the tasks stay pending and the reconciler enqueues them."""
-    spec = task_types.get(task_type).job_spec(current_app.config["JOB_OVERRIDES"], params, in_batch=True)
-    created = [events.TaskEvent(task_id, task_type, "pending", progress=0) for task_id in task_ids]
-    try:
-        queues.enqueue_tasks(
-            redis_client(),
-            [(task_id, task_type, spec) for task_id in task_ids],
-            current_app.config["RETRY_DELAY_FACTOR"],
-            also=lambda pipe: events.announce(pipe, created),
-        )
-    except Exception:
-        log.exception("enqueue failed for %d batch task(s); the reconciler will retry", len(task_ids))
 
 
 @bp.get("")
@@ -115,7 +85,8 @@ def _detail(batch) -> dict:
     lifetime = settings().STORAGE_URL_SECONDS
     files = storage()
     members = batches.batch_tasks(batch.id)
-    return {**batches.summary(batch), "tasks": [task_document(task, files, lifetime) for task in members]}
+    document = batches.document(batch, *batches.tally(members))
+    return {**document, "tasks": [task_document(task, files, lifetime) for task in members]}
 
 
 @bp.post("/<batch_id>/cancel")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -41,7 +42,7 @@ def dump_task(task: Task | Row, *, with_position: bool = False) -> dict[str, Any
     return data
 
 
-def _create_limit() -> str:
+def create_limit() -> str:
     return current_app.config["RATELIMIT_CREATE"]
 
 
@@ -55,21 +56,20 @@ def list_types():
 
 
 @bp.post("/create")
-@rate_limiter.limit(_create_limit, scope="create")
+@rate_limiter.limit(create_limit, scope="create")
 def create():
     data = load_body(create_schema)
     require_offered(data["type"], data["params"])
     key = tasks.check_idempotency_key(request.headers.get("Idempotency-Key"))
     allow_private = current_app.config["ALLOW_PRIVATE_URLS"]
-    upload_key = inputs.own_key(data["inputImageUrl"], storage())
-    if upload_key is None:
-        inputs.check_remote_url(data["inputImageUrl"], allow_private=allow_private)
+    upload_key = inputs.upload_key_or_checked_url(
+        data["inputImageUrl"], storage(), allow_private=allow_private
+    )
     if data["webhookUrl"]:
         inputs.check_remote_url(data["webhookUrl"], allow_private=allow_private, field="webhookUrl")
     user_id = current_user_id()
     if upload_key is not None:
-        inputs.check_upload_owner(upload_key, user_id)
-        uploads.mark_used(upload_key)
+        uploads.take(upload_key, user_id)
     return _create(
         user_id,
         data["type"],
@@ -138,7 +138,7 @@ def cancel(task_id: str):
 
 
 @bp.post("/<task_id>/retry")
-@rate_limiter.limit(_create_limit, scope="create")
+@rate_limiter.limit(create_limit, scope="create")
 def retry(task_id: str):
     user = current_user()
     task = tasks.get_owned(task_id, user.id)
@@ -198,31 +198,35 @@ def _create(
         active_limit=current_app.config["MAX_ACTIVE_TASKS_PER_USER"],
     )
     if not created.replayed:
-        _enqueue(created.task_id, created.task_type, params)
-    response = jsonify(created.body)
-    response.status_code = created.status_code
-    if created.replayed:
+        enqueue_created((created.task_id,), created.task_type, params)
+    return created_response(created.body, created.status_code, created.replayed)
+
+
+def created_response(body: dict, status_code: int, replayed: bool) -> Response:
+    """A create's answer; a replay of an `Idempotency-Key` says so in a header."""
+    response = jsonify(body)
+    response.status_code = status_code
+    if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
 
 
-def _enqueue(task_id: str, task_type: str, params: dict) -> None:
-    """Enqueue and announce after commit, in one Redis round trip.
+def enqueue_created(task_ids: Sequence[str], task_type: str, params: dict, *, in_batch: bool = False) -> None:
+    """Enqueue the new tasks' jobs and announce them after commit, in one Redis round trip.
 
-    If Redis is down the task stays pending and the reconciler enqueues it.
+    If Redis is down the tasks stay pending and the reconciler enqueues them.
     """
+    spec = task_types.get(task_type).job_spec(current_app.config["JOB_OVERRIDES"], params, in_batch=in_batch)
+    created = [events.TaskEvent(task_id, task_type, "pending", progress=0) for task_id in task_ids]
     try:
-        created = events.TaskEvent(task_id, task_type, "pending", progress=0)
-        queues.enqueue_task(
+        queues.enqueue_tasks(
             redis_client(),
-            task_id,
-            task_type,
-            task_types.get(task_type).job_spec(current_app.config["JOB_OVERRIDES"], params),
+            [(task_id, task_type, spec) for task_id in task_ids],
             current_app.config["RETRY_DELAY_FACTOR"],
-            also=lambda pipe: events.announce(pipe, [created]),
+            also=lambda pipe: events.announce(pipe, created),
         )
     except Exception:
-        log.exception("enqueue failed for task %s; the reconciler will retry", task_id)
+        log.exception("enqueue failed for task(s) %s; the reconciler will retry", ", ".join(task_ids))
 
 
 def _workers_starting(task: Task | Row) -> bool | None:
