@@ -35,15 +35,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, record, scratch_env, start, stop
+from bench.harness import ROOT, free_port, record, scratch_env, start, stop, wait_http
 from bench.service_throughput import (
     Client,
     cpu_model,
-    free_port,
     jpeg,
     parse_ts,
     product_photo,
-    wait_http,
     wait_worker_ready,
 )
 

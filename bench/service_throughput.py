@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from bench.harness import REDIS, ROOT, record, scratch_env, start, stop
+from bench.harness import REDIS, ROOT, free_port, memory_mb, record, scratch_env, start, stop, wait_http
 
 DB_NAME = "shopimage_bench_throughput"
 WORKER_LOG = "bench-throughput-worker.log"
@@ -178,24 +177,6 @@ class Load:
 
 
 # --- the service ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=5).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or the app still loading
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
 def parse_ts(text: str | None) -> float | None:
@@ -345,9 +326,7 @@ def worker_dyno_memory(pool_pid: int) -> list[tuple[str, int, float, float]]:
             role = "webhook lane" if proc.pid in lane_pids else "image worker"
         else:
             role = "rq scheduler"
-        with open(f"/proc/{proc.pid}/status") as fh:
-            peak = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
-        rows.append((role, proc.pid, proc.memory_info().rss / 2**20, peak))
+        rows.append((role, proc.pid, proc.memory_info().rss / 2**20, memory_mb(proc.pid)[1]))
     return rows
 
 
