@@ -19,6 +19,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+MODEL_DIR = os.environ.get("MODEL_DIR", str(ROOT / "models"))
+"""Where the in-process benches load the matting models from."""
 
 
 RESULTS = Path(__file__).resolve().parent.parent / "var" / "bench-results"

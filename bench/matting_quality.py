@@ -45,13 +45,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from bench.harness import iou, record
+from bench.harness import MODEL_DIR, iou, record
 from bench.matting_set import Sample, build, real_photos
 from worker.matting import U2NET, load_rembg_session, load_session
 from worker.pipeline import run_basic_clean
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL_DIR = os.environ.get("MODEL_DIR", os.path.join(ROOT, "models"))
 BAND = 8
 """Half-width (px) of the edge band around the true boundary."""
 

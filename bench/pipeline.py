@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from bench.harness import iou, record
+from bench.harness import MODEL_DIR, ROOT, iou, record
 from shared.output_params import resolve
 from tests.worker.conftest import jpeg_bytes, product_photo
 from worker import outputs, pipeline
@@ -33,8 +33,6 @@ from worker.imaging import decode_image, encode_png
 from worker.matting import load_rembg_session, load_session
 from worker.pipeline import run_basic_clean
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL_DIR = os.environ.get("MODEL_DIR", os.path.join(ROOT, "models"))
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 64
 

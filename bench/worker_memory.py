@@ -33,11 +33,9 @@ from dataclasses import dataclass
 
 import psutil
 
-from bench.harness import iou, memory_mb, record
+from bench.harness import MODEL_DIR, iou, memory_mb, record
 from worker import matting, memory
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL_DIR = os.environ.get("MODEL_DIR", os.path.join(ROOT, "models"))
 MAX_PIXELS = 40_000_000
 
 RSS_TARGET_MB = 350
