@@ -183,6 +183,15 @@ def parse_ts(text: str | None) -> float | None:
     return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+def create_member(env: dict[str, str], email: str, quota: int) -> None:
+    """A member with ``quota`` credits and the bench password, through the `flask users create` CLI."""
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "users", "create", email, "--password", PASSWORD,
+         "--member", "--quota", str(quota)],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+
+
 class Client:
     def __init__(self, base: str) -> None:
         self.base = base
@@ -194,8 +203,8 @@ class Client:
             raise RuntimeError(f"{method} {path} → {resp.status_code}: {resp.text[:500]}")
         return resp.json()["data"]
 
-    def login(self) -> None:
-        token = self.call("POST", "/api/auth/login", json={"email": EMAIL, "password": PASSWORD})[
+    def login(self, email: str = EMAIL) -> None:
+        token = self.call("POST", "/api/auth/login", json={"email": email, "password": PASSWORD})[
             "accessToken"
         ]
         self.http.headers["Authorization"] = "Bearer " + token
@@ -238,11 +247,7 @@ def run_service(photos: list[bytes], warmup: bytes, side: int) -> dict:
     )
     for name in ("WORKER_PROCESSES", "INFERENCE_THREADS", "WORKER_QUEUES"):
         env.pop(name, None)  # the default worker arrangement
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "users", "create", EMAIL, "--password", PASSWORD,
-         "--member", "--quota", str(len(photos) + 10)],
-        cwd=ROOT, env=env, check=True, capture_output=True,
-    )  # fmt: skip
+    create_member(env, EMAIL, len(photos) + 10)
     worker_env = {**env, "LOG_LEVEL": "INFO"}  # rq's per-job lines and "matting model loaded"
     web = start(
         [sys.executable, "-m", "api.serve"],
