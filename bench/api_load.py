@@ -42,7 +42,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
 
-from bench.harness import PG, REDIS, ROOT, record, scratch_env, start, stop
+from bench.harness import PG, REDIS, ROOT, free_port, record, scratch_env, start, stop
 
 DB_NAME = "shopimage_bench_api"
 WRK_DIR = ROOT / "bench" / "wrk"
@@ -138,12 +137,6 @@ def ensure_wrk() -> str:
         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
     )
     return shutil.which("wrk") or "wrk"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def children(pid: int) -> list[int]:

@@ -26,7 +26,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -35,37 +34,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, record, scratch_env, start, stop
+from bench.harness import ROOT, free_port, record, scratch_env, start, stop, wait_http
 from bench.service_throughput import (
     Client,
     cpu_model,
-    free_port,
+    create_member,
     jpeg,
     parse_ts,
     product_photo,
-    wait_http,
     wait_worker_ready,
 )
 
 DB_NAME = "shopimage_bench_batch"
 WORKER_LOG = "bench-batch-worker.log"
-SELLER, OTHER, PASSWORD = "catalogue@example.com", "other@example.com", "bench-pass-1"
+SELLER, OTHER = "catalogue@example.com", "other@example.com"
 WAIT_TARGET_SECONDS = 10.0
 PARAMS = {"template": "all"}
 
 
-def create_user(env: dict[str, str], email: str, quota: int) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "users", "create", email, "--password", PASSWORD,
-         "--member", "--quota", str(quota)],
-        cwd=ROOT, env=env, check=True, capture_output=True,
-    )  # fmt: skip
-
-
 def login(base: str, email: str) -> Client:
     client = Client(base)
-    token = client.call("POST", "/api/auth/login", json={"email": email, "password": PASSWORD})["accessToken"]
-    client.http.headers["Authorization"] = "Bearer " + token
+    client.login(email)
     return client
 
 
@@ -148,8 +137,8 @@ def main() -> None:
                       WORKER_PRELOAD="1", MAX_BATCH_ITEMS=str(max(100, args.images)))  # fmt: skip
     for name in ("WORKER_PROCESSES", "INFERENCE_THREADS", "WORKER_QUEUES"):
         env.pop(name, None)  # the default worker arrangement
-    create_user(env, SELLER, 2 * args.repeat * args.images + 10)
-    create_user(env, OTHER, 2 * args.repeat * args.probes + 5)
+    create_member(env, SELLER, 2 * args.repeat * args.images + 10)
+    create_member(env, OTHER, 2 * args.repeat * args.probes + 5)
     web = start([sys.executable, "-m", "api.serve"], env, "bench-batch-web.log")
     worker = start([sys.executable, "worker.py"], {**env, "LOG_LEVEL": "INFO"}, WORKER_LOG)
     rounds = []

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,40 +23,20 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, record, scratch_env, start, stop
+from bench.harness import ROOT, free_port, memory_mb, record, scratch_env, start, stop, wait_http
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def memory_mb(pgid: int) -> tuple[float, float]:
+def group_memory_mb(pgid: int) -> tuple[float, float]:
     """Summed RSS and peak RSS (MB) of every process in the server's process group."""
     pids = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
     rss = peak = 0.0
     for pid in pids:
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
+            one_rss, one_peak = memory_mb(pid)
+        except OSError:  # ended since pgrep listed it
             continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        rss += int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
-        peak += int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
+        rss, peak = rss + one_rss, peak + one_peak
     return rss, peak
-
-
-def wait_up(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"web server at {url} did not come up")
 
 
 def run(label: str, env: dict[str, str], body: bytes, count: int) -> dict:
@@ -69,10 +48,10 @@ def run(label: str, env: dict[str, str], body: bytes, count: int) -> dict:
         f"bench-body-limit-{label}.log",
     )
     try:
-        wait_up(url)
+        wait_http(f"{url}/healthz", 60)
         for _ in range(4):  # warm both workers (imports, first connections)
             requests.get(f"{url}/api/task/list", headers={"Connection": "close"}, timeout=10)
-        before = memory_mb(proc.pid)
+        before = group_memory_mb(proc.pid)
         times, statuses = [], []
         for _ in range(count):
             started = time.perf_counter()
@@ -84,7 +63,7 @@ def run(label: str, env: dict[str, str], body: bytes, count: int) -> dict:
             )
             times.append(time.perf_counter() - started)
             statuses.append(answer.status_code)
-        after = memory_mb(proc.pid)
+        after = group_memory_mb(proc.pid)
     finally:
         stop(proc)
     return {"label": label, "times": times, "statuses": statuses, "before": before, "after": after}

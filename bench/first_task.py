@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
 
-from bench.harness import REDIS, ROOT, record
-from bench.service_throughput import Client, free_port, jpeg, product_photo
+from bench.harness import REDIS, ROOT, free_port, record
+from bench.service_throughput import Client, jpeg, product_photo
 
 TARGET_S = 20.0
 PASSWORD = "first-task-pass-1"

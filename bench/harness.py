@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+MODEL_DIR = os.environ.get("MODEL_DIR", str(ROOT / "models"))
+"""Where the in-process benches load the matting models from."""
 
 
 RESULTS = Path(__file__).resolve().parent.parent / "var" / "bench-results"
@@ -75,6 +80,40 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float) -> None:
+    """Return once ``url`` answers 200; raise if it has not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or the app still loading
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def memory_mb(pid: int | str = "self") -> tuple[float, float]:
+    """RSS and peak RSS (VmRSS, VmHWM from /proc) of one process, in MB; OSError once it is gone."""
+    with open(f"/proc/{pid}/status") as fh:
+        fields = dict(line.split(":", 1) for line in fh if ":" in line)
+    rss, peak = (int(fields.get(name, "0 kB").split()[0]) / 1024 for name in ("VmRSS", "VmHWM"))
+    return rss, peak
+
+
+def iou(a, b) -> float:
+    """IoU of two uint8 masks (arrays of one shape) thresholded at 128."""
+    x, y = a >= 128, b >= 128
+    return float((x & y).sum() / max((x | y).sum(), 1))
 
 
 def median_ms(values: list[float]) -> float:

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE_DIR = os.path.join(ROOT, "var", "matting_set")
+from bench.harness import ROOT
+
+CACHE_DIR = str(ROOT / "var" / "matting_set")
 VERSION = 1
 """Bump when the recipe changes, so a stale cache is rebuilt."""
 

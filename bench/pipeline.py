@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from bench.harness import record
+from bench.harness import MODEL_DIR, ROOT, iou, record
 from shared.output_params import resolve
 from tests.worker.conftest import jpeg_bytes, product_photo
 from worker import outputs, pipeline
@@ -33,8 +33,6 @@ from worker.imaging import decode_image, encode_png
 from worker.matting import load_rembg_session, load_session
 from worker.pipeline import run_basic_clean
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL_DIR = os.environ.get("MODEL_DIR", os.path.join(ROOT, "models"))
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 64
 
@@ -65,11 +63,10 @@ def median_ms(fn: Callable[[], object], runs: int) -> float:
 
 
 def mask_iou(ours_png: bytes, reference: Image.Image) -> float:
+    """IoU of a cut-out PNG's alpha with rembg's mask."""
     import io
 
-    ours = np.asarray(Image.open(io.BytesIO(ours_png)))[..., 3] >= 128
-    ref = np.asarray(reference.convert("L")) >= 128
-    return float((ours & ref).sum() / max((ours | ref).sum(), 1))
+    return iou(np.asarray(Image.open(io.BytesIO(ours_png)))[..., 3], np.asarray(reference.convert("L")))
 
 
 def compare(side: int, session, reference, runs: int) -> dict[str, float]:

@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from bench.harness import REDIS, ROOT, record, scratch_env, start, stop
+from bench.harness import REDIS, ROOT, free_port, memory_mb, record, scratch_env, start, stop, wait_http
 
 DB_NAME = "shopimage_bench_throughput"
 WORKER_LOG = "bench-throughput-worker.log"
@@ -180,26 +179,17 @@ class Load:
 # --- the service ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=5).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or the app still loading
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
-
-
 def parse_ts(text: str | None) -> float | None:
     return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def create_member(env: dict[str, str], email: str, quota: int) -> None:
+    """A member with ``quota`` credits and the bench password, through the `flask users create` CLI."""
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "users", "create", email, "--password", PASSWORD,
+         "--member", "--quota", str(quota)],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
 
 
 class Client:
@@ -213,8 +203,8 @@ class Client:
             raise RuntimeError(f"{method} {path} → {resp.status_code}: {resp.text[:500]}")
         return resp.json()["data"]
 
-    def login(self) -> None:
-        token = self.call("POST", "/api/auth/login", json={"email": EMAIL, "password": PASSWORD})[
+    def login(self, email: str = EMAIL) -> None:
+        token = self.call("POST", "/api/auth/login", json={"email": email, "password": PASSWORD})[
             "accessToken"
         ]
         self.http.headers["Authorization"] = "Bearer " + token
@@ -257,11 +247,7 @@ def run_service(photos: list[bytes], warmup: bytes, side: int) -> dict:
     )
     for name in ("WORKER_PROCESSES", "INFERENCE_THREADS", "WORKER_QUEUES"):
         env.pop(name, None)  # the default worker arrangement
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "users", "create", EMAIL, "--password", PASSWORD,
-         "--member", "--quota", str(len(photos) + 10)],
-        cwd=ROOT, env=env, check=True, capture_output=True,
-    )  # fmt: skip
+    create_member(env, EMAIL, len(photos) + 10)
     worker_env = {**env, "LOG_LEVEL": "INFO"}  # rq's per-job lines and "matting model loaded"
     web = start(
         [sys.executable, "-m", "api.serve"],
@@ -345,9 +331,7 @@ def worker_dyno_memory(pool_pid: int) -> list[tuple[str, int, float, float]]:
             role = "webhook lane" if proc.pid in lane_pids else "image worker"
         else:
             role = "rq scheduler"
-        with open(f"/proc/{proc.pid}/status") as fh:
-            peak = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
-        rows.append((role, proc.pid, proc.memory_info().rss / 2**20, peak))
+        rows.append((role, proc.pid, proc.memory_info().rss / 2**20, memory_mb(proc.pid)[1]))
     return rows
 
 

@@ -33,11 +33,9 @@ from dataclasses import dataclass
 
 import psutil
 
-from bench.harness import record
+from bench.harness import MODEL_DIR, iou, memory_mb, record
 from worker import matting, memory
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL_DIR = os.environ.get("MODEL_DIR", os.path.join(ROOT, "models"))
 MAX_PIXELS = 40_000_000
 
 RSS_TARGET_MB = 350
@@ -80,14 +78,6 @@ VARIANTS = {
 
 def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
-
-
-def _peak_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _malloc_free_mb() -> float:
@@ -156,7 +146,7 @@ def _child(variant: Variant, threads: int, conn) -> None:
             t = time.perf_counter()
             job(data)
             times.append(time.perf_counter() - t)
-        conn.send({"times": times, "rss": _rss_mb(), "peak": _peak_mb(), "free": _malloc_free_mb()})
+        conn.send({"times": times, "rss": _rss_mb(), "peak": memory_mb()[1], "free": _malloc_free_mb()})
 
 
 def photos(side: int, count: int) -> list[bytes]:
@@ -180,11 +170,6 @@ def start_children(variants: list[Variant], threads: int) -> dict[str, tuple]:
         os.environ.update(saved)
         children[variant.name] = (proc, parent, parent.recv())
     return children
-
-
-def iou(a, b) -> float:
-    x, y = a >= 128, b >= 128
-    return float((x & y).sum() / max((x | y).sum(), 1))
 
 
 def run_rounds(children: dict[str, tuple], inputs: list[bytes], jobs: int, size: int) -> dict[str, dict]:
