@@ -338,11 +338,12 @@ def zip_prefixes(tasks: list[dict[str, Any]]) -> list[str]:
     item without a ref; items that share a folder have their names numbered `1-`, `2-`, ... in
     item order (as `GET /api/batches/<id>/download` names them)."""
     folders = [task.get("ref") or f"{task['index'] + 1:03d}" for task in tasks]
+    totals = Counter(folders)
     seen: Counter[str] = Counter()
     prefixes = []
     for folder in folders:
         seen[folder] += 1
-        prefixes.append(f"{folder}/{seen[folder]}-" if folders.count(folder) > 1 else f"{folder}/")
+        prefixes.append(f"{folder}/{seen[folder]}-" if totals[folder] > 1 else f"{folder}/")
     return prefixes
 
 
