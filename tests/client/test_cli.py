@@ -72,11 +72,18 @@ def photos(folder: Path, names: dict[str, bytes]) -> Path:
     return folder
 
 
+def seller_env(url: str, key: str) -> dict[str, str]:
+    return {**os.environ, "SHOPIMAGE_URL": url, "SHOPIMAGE_API_KEY": key}
+
+
 def shopimage(url: str, key: str, *args: str | Path) -> subprocess.CompletedProcess:
     """The installed command, as a seller runs it."""
-    env = {**os.environ, "SHOPIMAGE_URL": url, "SHOPIMAGE_API_KEY": key}
     return subprocess.run(
-        [SHOPIMAGE, "process", *map(str, args)], env=env, capture_output=True, text=True, timeout=300
+        [SHOPIMAGE, "process", *map(str, args)],
+        env=seller_env(url, key),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -276,7 +283,7 @@ def test_the_run_waits_while_the_account_has_too_many_batches_in_progress(
     with errors.open("w") as stderr:
         command = subprocess.Popen(
             [SHOPIMAGE, "process", shots, "--out", tmp_path / "out"],
-            env={**os.environ, "SHOPIMAGE_URL": server.url, "SHOPIMAGE_API_KEY": key},
+            env=seller_env(server.url, key),
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
