@@ -408,3 +408,26 @@ def test_the_command_loads_none_of_the_services_code():
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert not {"'api'", "'worker'", "'shared'"} & set(loaded.stdout.strip("[]\n").split(", "))
+
+
+def test_what_the_command_copies_from_the_service_matches_it():
+    """The command cannot import the service's code, so it keeps copies: this ties them."""
+    from types import SimpleNamespace
+
+    from client import service
+    from shared import batches, errors
+
+    assert (service.RATE_LIMITED, service.TOO_MANY_ACTIVE, service.QUOTA_EXHAUSTED) == (
+        errors.RATE_LIMITED,
+        errors.TOO_MANY_ACTIVE,
+        errors.QUOTA_EXHAUSTED,
+    )
+    assert cli.REF_MAX == batches.REF_MAX
+    refs = [None, "001", "shoe", "shoe", None, "bag"]
+    rows = [
+        SimpleNamespace(batch_ref=ref, batch_index=i, status="success", result_urls=[f"r/{i}/white-bg.png"])
+        for i, ref in enumerate(refs)
+    ]
+    served = [path for path, _key in batches.archive_entries(rows)]
+    tasks = [{"index": i, "ref": ref} for i, ref in enumerate(refs)]
+    assert [prefix + "white-bg.png" for prefix in cli.zip_prefixes(tasks)] == served
