@@ -23,7 +23,7 @@ import tempfile
 import time
 import zipfile
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,7 +57,6 @@ class Batch:
     files: list[str]
     """The input file of each item, by index."""
     id: str | None = None
-    ended: int = field(default=0, compare=False)
 
 
 class State:
@@ -76,11 +75,9 @@ class State:
         return [Batch(**json.loads(path.read_text())) for path in paths]
 
     def save(self, batch: Batch) -> None:
-        saved = asdict(batch)
-        del saved["ended"]
         path = self.batches / f"{batch.key}.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(saved))
+        tmp.write_text(json.dumps(asdict(batch)))
         os.replace(tmp, path)
 
     def forget(self, batch: Batch) -> None:
@@ -269,15 +266,17 @@ class Run:
         if time.monotonic() - self._polled < POLL_SECONDS:
             return
         self._polled = time.monotonic()
+        ended = 0  # items of the batches still running that have ended
         for batch in list(self.running):
             document = self.service.batch(batch.id)
-            counts = document["counts"]
-            batch.ended = document["total"] - counts.get("pending", 0) - counts.get("processing", 0)
             if document["status"] == "completed":
                 self.collect(batch, document)
                 self.running.remove(batch)
+            else:
+                counts = document["counts"]
+                ended += document["total"] - counts.get("pending", 0) - counts.get("processing", 0)
         if self.progress:
-            self.progress.processed(self.finished + sum(b.ended for b in self.running), len(self.failed))
+            self.progress.processed(self.finished + ended, len(self.failed))
 
     def finish(self) -> None:
         """Follow the batches in flight until each has completed and its results are written."""
@@ -339,11 +338,12 @@ def zip_prefixes(tasks: list[dict[str, Any]]) -> list[str]:
     item without a ref; items that share a folder have their names numbered `1-`, `2-`, ... in
     item order (as `GET /api/batches/<id>/download` names them)."""
     folders = [task.get("ref") or f"{task['index'] + 1:03d}" for task in tasks]
+    totals = Counter(folders)
     seen: Counter[str] = Counter()
     prefixes = []
     for folder in folders:
         seen[folder] += 1
-        prefixes.append(f"{folder}/{seen[folder]}-" if folders.count(folder) > 1 else f"{folder}/")
+        prefixes.append(f"{folder}/{seen[folder]}-" if totals[folder] > 1 else f"{folder}/")
     return prefixes
 
 

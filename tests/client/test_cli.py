@@ -72,11 +72,18 @@ def photos(folder: Path, names: dict[str, bytes]) -> Path:
     return folder
 
 
+def seller_env(url: str, key: str) -> dict[str, str]:
+    return {**os.environ, "SHOPIMAGE_URL": url, "SHOPIMAGE_API_KEY": key}
+
+
 def shopimage(url: str, key: str, *args: str | Path) -> subprocess.CompletedProcess:
     """The installed command, as a seller runs it."""
-    env = {**os.environ, "SHOPIMAGE_URL": url, "SHOPIMAGE_API_KEY": key}
     return subprocess.run(
-        [SHOPIMAGE, "process", *map(str, args)], env=env, capture_output=True, text=True, timeout=300
+        [SHOPIMAGE, "process", *map(str, args)],
+        env=seller_env(url, key),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -276,7 +283,7 @@ def test_the_run_waits_while_the_account_has_too_many_batches_in_progress(
     with errors.open("w") as stderr:
         command = subprocess.Popen(
             [SHOPIMAGE, "process", shots, "--out", tmp_path / "out"],
-            env={**os.environ, "SHOPIMAGE_URL": server.url, "SHOPIMAGE_API_KEY": key},
+            env=seller_env(server.url, key),
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
@@ -396,8 +403,31 @@ def test_items_sharing_a_zip_folder_are_told_apart_as_the_service_numbers_them()
 
 def test_the_command_loads_none_of_the_services_code():
     """It is what a seller runs on a laptop: HTTP only, nothing of api/, worker/ or shared/."""
-    probe = "import sys, client.cli; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    probe = "import sys, client.cli; print(*{m.split('.')[0] for m in sys.modules})"
     loaded = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    assert not {"'api'", "'worker'", "'shared'"} & set(loaded.stdout.strip("[]\n").split(", "))
+    assert not {"api", "worker", "shared"} & set(loaded.stdout.split())
+
+
+def test_what_the_command_copies_from_the_service_matches_it():
+    """The command cannot import the service's code, so it keeps copies: this ties them."""
+    from types import SimpleNamespace
+
+    from client import service
+    from shared import batches, errors
+
+    assert (service.RATE_LIMITED, service.TOO_MANY_ACTIVE, service.QUOTA_EXHAUSTED) == (
+        errors.RATE_LIMITED,
+        errors.TOO_MANY_ACTIVE,
+        errors.QUOTA_EXHAUSTED,
+    )
+    assert cli.REF_MAX == batches.REF_MAX
+    refs = [None, "001", "shoe", "shoe", None, "bag"]
+    rows = [
+        SimpleNamespace(batch_ref=ref, batch_index=i, status="success", result_urls=[f"r/{i}/white-bg.png"])
+        for i, ref in enumerate(refs)
+    ]
+    served = [path for path, _key in batches.archive_entries(rows)]
+    tasks = [{"index": i, "ref": ref} for i, ref in enumerate(refs)]
+    assert [prefix + "white-bg.png" for prefix in cli.zip_prefixes(tasks)] == served
