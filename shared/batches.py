@@ -9,6 +9,7 @@ and the idempotency record. The tasks' jobs go to the bulk twin of their queue
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -279,7 +280,7 @@ def archive_entries(batch_tasks: Sequence[Task]) -> list[tuple[str, str]]:
     of one SKU) share its folder, their files numbered by occurrence: `<ref>/1-<name>`, `2-...`.
     """
     folders = [task.batch_ref or f"{task.batch_index + 1:03d}" for task in batch_tasks]
-    repeats = {folder for folder in folders if folders.count(folder) > 1}
+    repeats = {folder for folder, count in Counter(folders).items() if count > 1}
     seen: dict[str, int] = {}
     entries = []
     for task, folder in zip(batch_tasks, folders, strict=True):
