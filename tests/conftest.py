@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import text
 
@@ -126,9 +127,9 @@ def app(database: str, redis: Redis) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def sqlite_member(tmp_path, redis) -> Iterator[tuple[Flask, User, dict[str, str]]]:
-    """`make run`'s database: an app on a migrated SQLite file, inside its app context, with a
-    member (quota 0: tests grant what they need) and that member's Authorization header."""
+def sqlite_member(tmp_path, redis) -> Iterator[tuple[FlaskClient, User, dict[str, str]]]:
+    """`make run`'s database: a client of an app on a migrated SQLite file, inside its app context,
+    with a member (quota 0: tests grant what they need) and that member's Authorization header."""
     from flask_migrate import upgrade
 
     app = create_app(ConfigForTests(DATABASE_URL=f"sqlite:///{tmp_path}/run.db"))
@@ -137,8 +138,8 @@ def sqlite_member(tmp_path, redis) -> Iterator[tuple[Flask, User, dict[str, str]
         user = users.create_user("sqlite@example.com", PASSWORD)
         users.grant(user, member=True, quota_delta=0)
         db.session.commit()
-        token = app.test_client().post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
-        yield app, user, {"Authorization": f"Bearer {token.get_json()['data']['accessToken']}"}
+        client = app.test_client()
+        yield client, user, Auth(client).headers(user)
         db.session.remove()
         db.engine.dispose()
 

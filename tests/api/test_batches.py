@@ -350,10 +350,9 @@ def test_a_disabled_account_gets_no_batch_and_reads_none(client, auth, make_user
 
 def test_batches_on_sqlite(sqlite_member):
     """`make run` uses SQLite: the charge, replay, refusal, completion and reads work there too."""
-    app, user, headers = sqlite_member
+    client, user, headers = sqlite_member
     users.grant(user, quota_delta=3)
     db.session.commit()
-    client = app.test_client()
     keyed = {**headers, "Idempotency-Key": "sqlite-batch"}
     first = submit(client, keyed, count=2)
     assert first.status_code == 201, first.get_json()

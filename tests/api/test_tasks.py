@@ -315,10 +315,9 @@ def test_race_quota_n_with_5n_concurrent_creates(app, auth, make_user):
 
 def test_create_replay_refusal_list_and_detail_on_sqlite(sqlite_member):
     """`make run` uses SQLite: the create path's step-by-step form and the joined reads work there too."""
-    app, user, headers = sqlite_member
+    client, user, headers = sqlite_member
     users.grant(user, quota_delta=1)
     db.session.commit()
-    client = app.test_client()
     keyed = {**headers, "Idempotency-Key": "sqlite-key-1"}
 
     first = create(client, keyed, params={"template": "matting"})

@@ -12,7 +12,7 @@ from shared import webhooks
 from shared.db import db
 from shared.models import Task, User
 from tests.conftest import wait_for
-from tests.worker.test_integration_e2e import Receiver, login
+from tests.worker.test_integration_e2e import Receiver, create, login
 
 IMAGE = "https://images.example.com/p.jpg"
 
@@ -91,15 +91,8 @@ def test_a_single_task_is_served_ahead_of_a_batch_backlog(make_user, start_worke
         timeout=60,
         message="the batch to start",
     )
-    started_before = batch(server.url, seller_headers, created["id"])["counts"]
-    started_before = 8 - started_before["pending"]
-    response = requests.post(
-        f"{server.url}/api/task/create",
-        json={"type": "basic_clean", "inputImageUrl": IMAGE},
-        headers=other_headers,
-        timeout=10,
-    )
-    single_id = response.json()["data"]["taskId"]
+    started_before = 8 - batch(server.url, seller_headers, created["id"])["counts"]["pending"]
+    single_id = create(server.url, other_headers)
     wait_for(
         lambda: batch(server.url, seller_headers, created["id"])["status"] == "completed",
         timeout=60,

@@ -18,7 +18,7 @@ from shared.app import storage
 from shared.db import db
 from shared.models import QuotaLedger, Task
 from tests import standin_fixtures
-from tests.conftest import ROOT, ConfigForTests, app_with, wait_for
+from tests.conftest import ROOT, Auth, ConfigForTests, app_with, wait_for
 from tests.standin_fixtures import STANDIN_API_KEY
 
 WORKFLOWS = str(ROOT / "config" / "runninghub-workflows.example.json")
@@ -94,6 +94,36 @@ def refunds(task_id: str) -> int:
     )
 
 
+@pytest.fixture
+def member(client, auth, make_user) -> tuple[dict[str, str], str]:
+    """A member with one unit of quota and an uploaded photo: their headers and the photo's url."""
+    headers = auth.headers(make_user(quota=1))
+    return headers, upload(client, headers)
+
+
+def ended(task_id: str, worker, status: str, timeout: float = 90, message: str = "") -> Task:
+    """Wait for the task to finish and hold its status, showing the worker's log if it differs."""
+    task = wait_for(lambda: finished(task_id), timeout=timeout, message=message)
+    assert task.status == status, (task.error_message, worker.output()[-3000:])
+    return task
+
+
+def run_with_faults(client, member, start_worker, standin, faults, status, message, **env: str) -> Task:
+    """One task through a stand-in answering with `faults`: it ends as `status`, refunded once
+    with `message` in its error, or with its twelve results and no refund."""
+    headers, url = member
+    standin.set_faults(faults)
+    task_id = create(client, headers, url)
+    task = ended(task_id, start_worker(**rh_env(standin, **env)), status, message=str(faults))
+    if message:
+        assert message in task.error_message
+        assert refunds(task_id) == 1
+    else:
+        assert len(task.result_urls) == 12 and refunds(task_id) == 0
+    assert quota.audit() == []
+    return task
+
+
 def test_every_scene_and_category_reaches_twelve_results(client, auth, make_user, start_worker, standin):
     user = make_user(quota=9)
     headers = auth.headers(user)
@@ -102,8 +132,7 @@ def test_every_scene_and_category_reaches_twelve_results(client, auth, make_user
     ids = [create(client, headers, url, scene, category) for scene, category in combos]
     worker = start_worker(**rh_env(standin, RUNNINGHUB_MAX_CONCURRENCY="9"), WORKER_PROCESSES="2")
     for task_id in ids:
-        task = wait_for(lambda t=task_id: finished(t), timeout=90, message="model task")
-        assert task.status == "success", (task.error_message, worker.output()[-3000:])
+        ended(task_id, worker, "success", message="model task")
     data = client.get(f"/api/task/{ids[0]}", headers=headers).get_json()["data"]
     names = [u.split("?")[0].rsplit("/", 1)[-1] for u in data["resultUrls"]]
     assert names == [f"pose-{n:02d}.png" for n in range(1, 13)]
@@ -130,23 +159,8 @@ def test_every_scene_and_category_reaches_twelve_results(client, auth, make_user
         ({"expire_outputs": {"status": 403}}, "failed", "无法下载"),
     ],
 )
-def test_runninghub_faults_end_correctly(
-    client, auth, make_user, start_worker, standin, faults, status, message
-):
-    user = make_user(quota=1)
-    headers = auth.headers(user)
-    url = upload(client, headers)
-    standin.set_faults(faults)
-    task_id = create(client, headers, url)
-    worker = start_worker(**rh_env(standin))
-    task = wait_for(lambda: finished(task_id), timeout=90, message=str(faults))
-    assert task.status == status, (task.error_message, worker.output()[-3000:])
-    if message:
-        assert message in task.error_message
-        assert refunds(task_id) == 1
-    else:
-        assert len(task.result_urls) == 12 and refunds(task_id) == 0
-    assert quota.audit() == []
+def test_runninghub_faults_end_correctly(client, member, start_worker, standin, faults, status, message):
+    run_with_faults(client, member, start_worker, standin, faults, status, message)
 
 
 def test_concurrency_cap_holds_under_twenty_tasks(client, auth, make_user, start_worker, standin):
@@ -164,19 +178,16 @@ def test_concurrency_cap_holds_under_twenty_tasks(client, auth, make_user, start
 
 
 def test_webhook_drives_collection_and_duplicates_change_nothing(
-    client, auth, make_user, start_worker, start_live_server, standin
+    client, member, start_worker, start_live_server, standin
 ):
-    user = make_user(quota=1)
-    headers = auth.headers(user)
-    url = upload(client, headers)
+    headers, url = member
     # Polls every 60 s: within the test only the webhook can trigger the collect.
     env = rh_env(standin, RUNNINGHUB_POLL_SECONDS="60")
     server = start_live_server(**env)
     standin.set_faults({"duplicate_webhook": {"count": 1}, "late_webhook": {"count": 1, "seconds": 3}})
     task_id = create(client, headers, url)
     worker = start_worker(**env, RUNNINGHUB_WEBHOOK_BASE_URL=server.url)
-    task = wait_for(lambda: finished(task_id), timeout=40, message="webhook collect")
-    assert task.status == "success", worker.output()[-3000:]
+    ended(task_id, worker, "success", timeout=40, message="webhook collect")
     wait_for(
         lambda: standin.state()["webhook_deliveries"] >= 2,
         timeout=20,
@@ -204,9 +215,7 @@ def test_sigkill_between_submit_and_collect_resumes_without_resubmitting(
     app = create_app(ConfigForTests(**rh_env(slow)))
     with app.app_context():
         api = app.test_client()
-        user = make_user(quota=1)
-        login = api.post("/api/auth/login", json={"email": user.email, "password": "secret-pass-123"})
-        headers = {"Authorization": "Bearer " + login.get_json()["data"]["accessToken"]}
+        headers = Auth(api).headers(make_user(quota=1))
         task_id = create(api, headers, upload(api, headers))
     worker = start_worker(**rh_env(slow), WORKER_PROCESSES="1")
     wait_for(lambda: task_row(task_id).external_id, timeout=30, message="submitted")
@@ -217,15 +226,13 @@ def test_sigkill_between_submit_and_collect_resumes_without_resubmitting(
     # respawned worker, while the killed worker's scheduler process lived on holding rq's
     # scheduler locks (RELIABILITY.md, B8; the pool now stops such a scheduler). The test is
     # about resuming without resubmitting, so it leaves room for a slow machine.
-    task = wait_for(lambda: finished(task_id), timeout=150, message="resumed after SIGKILL")
-    assert task.status == "success", worker.output()[-3000:]
+    ended(task_id, worker, "success", timeout=150, message="resumed after SIGKILL")
     assert slow.state()["creates"] == 1
 
 
-def test_cancel_cancels_on_runninghub_and_refunds(client, auth, make_user, start_worker, standin):
-    user = make_user(quota=1)
-    headers = auth.headers(user)
-    task_id = create(client, headers, upload(client, headers))
+def test_cancel_cancels_on_runninghub_and_refunds(client, member, start_worker, standin):
+    headers, url = member
+    task_id = create(client, headers, url)
     start_worker(**rh_env(standin, RUNNINGHUB_POLL_SECONDS="30"))
     wait_for(lambda: task_row(task_id).external_id, timeout=30, message="submitted")
     response = client.post(f"/api/task/{task_id}/cancel", headers=headers)
@@ -237,9 +244,7 @@ def test_cancel_cancels_on_runninghub_and_refunds(client, auth, make_user, start
 def test_model_tasks_refused_before_quota_when_runninghub_is_not_configured(database, redis, make_user, auth):
     unconfigured = create_app(ConfigForTests(RUNNINGHUB_BASE_URL="", RUNNINGHUB_API_KEY=""))
     api = unconfigured.test_client()
-    user = make_user(quota=1)
-    login = api.post("/api/auth/login", json={"email": user.email, "password": "secret-pass-123"})
-    headers = {"Authorization": "Bearer " + login.get_json()["data"]["accessToken"]}
+    headers = Auth(api).headers(make_user(quota=1))
     response = api.post(
         "/api/task/create",
         json={"type": "model_pose12", "inputImageUrl": "https://x.example.com/a.jpg"},
@@ -277,53 +282,32 @@ def test_model_tasks_refused_before_quota_when_runninghub_is_not_configured(data
     ],
 )
 def test_runninghub_real_answers_end_correctly(
-    client, auth, make_user, start_worker, standin, faults, env, status, message
+    client, member, start_worker, standin, faults, env, status, message
 ):
-    user = make_user(quota=1)
-    headers = auth.headers(user)
-    url = upload(client, headers)
-    standin.set_faults(faults)
-    task_id = create(client, headers, url)
-    worker = start_worker(**rh_env(standin, **env))
-    task = wait_for(lambda: finished(task_id), timeout=90, message=str(faults))
-    assert task.status == status, (task.error_message, worker.output()[-3000:])
-    if message:
-        assert message in task.error_message
-        assert refunds(task_id) == 1
-    else:
-        assert len(task.result_urls) == 12 and refunds(task_id) == 0
+    task = run_with_faults(client, member, start_worker, standin, faults, status, message, **env)
+    if not message:
         stored = Image.open(io.BytesIO(storage().get(task.result_urls[0])))
         assert not {"prompt", "workflow"} & set(stored.info)  # no workflow or prompt handed out
     assert standin.state()["creates"] == 1
-    assert quota.audit() == []
 
 
-def test_empty_balance_waits_and_alerts_instead_of_failing(
-    client, auth, make_user, start_worker, standin, redis
-):
-    user = make_user(quota=1)
-    headers = auth.headers(user)
-    url = upload(client, headers)
+def test_empty_balance_waits_and_alerts_instead_of_failing(client, member, start_worker, standin, redis):
+    headers, url = member
     standin.set_faults({"answer_code": {"count": 3, "code": 416, "on": ["create"]}})
     task_id = create(client, headers, url)
     worker = start_worker(**rh_env(standin))
-    task = wait_for(lambda: finished(task_id), timeout=90, message="after the balance came back")
-    assert task.status == "success", (task.error_message, worker.output()[-3000:])
+    ended(task_id, worker, "success", message="after the balance came back")
     assert worker.output().count("RunningHub account balance is exhausted") == 3
     assert 'shopimage_runninghub_errors_total{code="416"} 3' in list(metrics.render(redis))
 
 
 def test_rejected_prompt_is_cancelled_on_runninghub_and_fails_with_node_errors(
-    client, auth, make_user, start_worker, standin
+    client, member, start_worker, standin
 ):
-    user = make_user(quota=1)
-    headers = auth.headers(user)
-    url = upload(client, headers)
+    headers, url = member
     standin.set_faults({"prompt_errors": {"count": 1}})
     task_id = create(client, headers, url)
-    worker = start_worker(**rh_env(standin))
-    task = wait_for(lambda: finished(task_id), timeout=60, message="rejected prompt")
-    assert task.status == "failed", worker.output()[-3000:]
+    task = ended(task_id, start_worker(**rh_env(standin)), "failed", timeout=60, message="rejected prompt")
     assert task.error_message.startswith("AI 工作流拒绝了输入：node 10 (LoadImage): Value not in list")
     assert task.external_id  # the billed RunningHub task is on record
     wait_for(lambda: standin.state()["cancels"] == 1, timeout=20, message="RunningHub cancel")
@@ -331,38 +315,37 @@ def test_rejected_prompt_is_cancelled_on_runninghub_and_fails_with_node_errors(
 
 
 def test_create_timeout_adopts_the_started_task_instead_of_paying_twice(
-    client, auth, make_user, start_worker, start_live_server, runninghub_standin_factory
+    client, member, start_worker, start_live_server, runninghub_standin_factory
 ):
     # The render outlasts the retry delay, so only waiting for the callback avoids a second create.
     standin = runninghub_standin_factory(render_seconds=6.0, workflows=WORKFLOWS)
-    user = make_user(quota=1)
-    headers = auth.headers(user)
-    url = upload(client, headers)
+    headers, url = member
     env = rh_env(standin, RUNNINGHUB_READ_TIMEOUT_SECONDS="1", RUNNINGHUB_CREATE_WAIT_SECONDS="60")
     server = start_live_server(**env)
     standin.set_faults({"create_then_slow": {"count": 1, "seconds": 3}})
     task_id = create(client, headers, url)
     worker = start_worker(**env, RUNNINGHUB_WEBHOOK_BASE_URL=server.url)
-    task = wait_for(lambda: finished(task_id), timeout=60, message="adopted task collected")
-    assert task.status == "success", (task.error_message, worker.output()[-3000:])
+    task = ended(task_id, worker, "success", timeout=60, message="adopted task collected")
     assert standin.state()["creates"] == 1 and len(task.result_urls) == 12  # one render paid for
     assert "adopted RunningHub task" in server.log_path.read_text()
 
 
 def test_callback_before_the_create_answer_keeps_the_task(
-    client, auth, make_user, start_worker, start_live_server, standin
+    client, member, start_worker, start_live_server, standin
 ):
-    user = make_user(quota=1)
-    headers = auth.headers(user)
-    url = upload(client, headers)
+    headers, url = member
     env = rh_env(standin, RUNNINGHUB_POLL_SECONDS="60")
     server = start_live_server(**env)
     # The render (1 s) ends and calls back before the create answers (3 s): the callback adopts the
     # id first, and the create's own answer must not then cancel that same task.
     standin.set_faults({"create_then_slow": {"count": 1, "seconds": 3}})
     task_id = create(client, headers, url)
-    worker = start_worker(**env, RUNNINGHUB_WEBHOOK_BASE_URL=server.url)
-    task = wait_for(lambda: finished(task_id), timeout=60, message="collected")
-    assert task.status == "success", (task.error_message, worker.output()[-3000:])
+    ended(
+        task_id,
+        start_worker(**env, RUNNINGHUB_WEBHOOK_BASE_URL=server.url),
+        "success",
+        timeout=60,
+        message="collected",
+    )
     state = standin.state()
     assert (state["creates"], state["cancels"]) == (1, 0)
