@@ -7,12 +7,14 @@
 Methods, each on the same composites of bench/matting_set.py:
 - ``rembg-u2netp``: rembg's own ``remove(only_mask=True)`` with u2netp (the reference: ratio 1.00);
 - ``rembg-u2net``: the same with the full u2net model (the HD model file);
-- ``standard``: our basic_clean matting output (u2netp + worker/refine.py);
-- ``hd``: our HD mode (u2net, its mask averaged over the thumbnail and its mirror image, + the
-  same refinement).
-The modes as they were before the model-side changes, side by side: ``standard-area`` (the
-standard mode with the area-averaged thumbnail it had before the sharp one:
-worker.pipeline.model_input) and ``hd-single`` (HD with one inference, no mirror average).
+- ``standard``: our basic_clean matting output (u2netp, filled holes cut out: worker/holes.py,
+  then the edge refinement: worker/refine.py);
+- ``hd``: our HD mode (u2net's mask averaged over the thumbnail and its mirror image, combined
+  with u2netp's by their geometric mean, + the same hole step and refinement).
+The modes as they were before, side by side: ``standard-no-holes`` (without the hole step),
+``standard-area`` (also with the area-averaged thumbnail it had before the sharp one:
+worker.pipeline.model_input), ``hd-no-holes`` (HD without the hole step) and ``hd-u2net`` (HD
+with u2net alone: no partner model, no hole step).
 Plus ``standard-unrefined`` (our pipeline without refinement, what shipped before) so the
 refinement's own effect is visible, and two bounds that are not methods:
 ``oracle-edges(standard)`` and ``oracle-edges(hd)`` take that mode's alpha and replace it with
@@ -148,7 +150,7 @@ def methods(threads: int) -> dict[str, Matte]:
     small = load_session(MODEL_DIR, threads)
     hd = load_session(MODEL_DIR, threads, U2NET)
     small_area = dataclasses.replace(small, spec=dataclasses.replace(small.spec, sharp_input=False))
-    hd_single = dataclasses.replace(hd, spec=dataclasses.replace(hd.spec, mirror_average=False))
+    hd_u2net = dataclasses.replace(hd, spec=dataclasses.replace(hd.spec, partner=None), partner=None)
 
     def rembg_with(session) -> Matte:
         def run(s: Sample) -> tuple[np.ndarray, np.ndarray]:
@@ -157,9 +159,10 @@ def methods(threads: int) -> dict[str, Matte]:
 
         return run
 
-    def ours(session, refine: bool) -> Matte:
+    def ours(session, refine: bool, holes: bool = True) -> Matte:
         def run(s: Sample) -> tuple[np.ndarray, np.ndarray]:
-            png = run_basic_clean(Image.fromarray(s.image), "matting", session, refine=refine)[0][1]
+            image = Image.fromarray(s.image)
+            png = run_basic_clean(image, "matting", session, refine=refine, holes=holes)[0][1]
             rgba = np.asarray(Image.open(io.BytesIO(png)))
             return rgba[..., 3], rgba[..., :3]
 
@@ -170,9 +173,11 @@ def methods(threads: int) -> dict[str, Matte]:
         "rembg-u2net": rembg_with(full),
         "standard-unrefined": ours(small, refine=False),
         "standard": ours(small, refine=True),
-        "standard-area": ours(small_area, refine=True),
+        "standard-no-holes": ours(small, refine=True, holes=False),
+        "standard-area": ours(small_area, refine=True, holes=False),
         "hd": ours(hd, refine=True),
-        "hd-single": ours(hd_single, refine=True),
+        "hd-no-holes": ours(hd, refine=True, holes=False),
+        "hd-u2net": ours(hd_u2net, refine=True, holes=False),
     }
 
 
@@ -407,6 +412,30 @@ def _pictures(folder: str, samples: list[Sample], results, outputs) -> None:
             rows.append(np.hstack([np.pad(t, ((0, 0), (0, 6), (0, 0)), constant_values=255) for t in tiles]))
         strip = np.vstack(rows)
         path = os.path.join(folder, f"{rank + 1}-{s.name}.png")
+        cv2.imwrite(path, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
+        print(f"wrote {path}")
+    _hole_pictures(folder, samples, results, outputs)
+
+
+HOLE_COLUMNS = ("truth", "standard-no-holes", "standard", "hd-u2net", "hd")
+
+
+def _hole_pictures(folder: str, samples: list[Sample], results, outputs) -> None:
+    """Every image the hole step changed (standard vs standard-no-holes), whole, on a
+    checkerboard: the photo, then each column's cut-out, 320 px wide."""
+
+    def small(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (320, 320), interpolation=cv2.INTER_AREA)
+
+    for i, s in enumerate(samples):
+        if abs(results["standard"][i].sad - results["standard-no-holes"][i].sad) < 1:
+            continue
+        tiles = [_checker_tile(small(s.image), np.full((320, 320), 255, np.uint8), "photo", zoom=1)]
+        for col in HOLE_COLUMNS:
+            alpha, colour = (s.alpha, s.foreground) if col == "truth" else outputs[col][i]
+            tiles.append(_checker_tile(small(colour), small(alpha), col, zoom=1))
+        strip = np.hstack([np.pad(t, ((0, 0), (0, 6), (0, 0)), constant_values=255) for t in tiles])
+        path = os.path.join(folder, f"holes-{s.name}.png")
         cv2.imwrite(path, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
         print(f"wrote {path}")
 

@@ -48,6 +48,12 @@ class ModelSpec:
     u2net, whose single pass keeps parts of cluttered backdrops that the mirrored pass drops
     (HD: 1.051x -> 0.945x rembg-u2netp SAD for one more ~0.3 s pass); off for u2netp, where it
     was worse and broke the real-photo check (docs/QUALITY.md)."""
+    partner: ModelSpec | None = None
+    """A second model whose mask is combined with this one's by their geometric mean, so a
+    pixel is product only where both models say so: on for u2net, with u2netp as the partner.
+    Each model alone keeps things the other drops (u2net: pieces of a cluttered backdrop;
+    u2netp: haze around fur, a second object), and the two rarely make the same mistake
+    (HD: 0.75x -> 0.53x rembg-u2netp SAD for one u2netp pass, ~0.1 s; docs/QUALITY.md)."""
 
 
 U2NETP = ModelSpec(filename="u2netp.onnx", md5="8e83ca70e441ab06c318d82300c84806")
@@ -61,6 +67,7 @@ U2NET = ModelSpec(
     label="HD matting model",
     sharp_input=False,
     mirror_average=True,
+    partner=U2NETP,
 )
 """rembg's full u2net (176 MB): the HD model, loaded only by processes serving the HD queue."""
 
@@ -82,6 +89,8 @@ class MattingSession:
     spec: ModelSpec
     inner_session: Any  # onnxruntime.InferenceSession (named as in rembg's sessions)
     input_name: str
+    partner: MattingSession | None = None
+    """The session of ``spec.partner``, when the spec has one."""
 
 
 def model_path(model_dir: str, spec: ModelSpec = U2NETP) -> str:
@@ -121,15 +130,28 @@ def session_options(threads: int, arena: bool = False) -> ort.SessionOptions:
 
 
 def load_session(
-    model_dir: str, threads: int, spec: ModelSpec = U2NETP, *, arena: bool = False
+    model_dir: str,
+    threads: int,
+    spec: ModelSpec = U2NETP,
+    *,
+    arena: bool = False,
+    partner: MattingSession | None = None,
 ) -> MattingSession:
-    """Create the session for ``spec`` from its verified local file, with ``threads`` intra-op threads."""
+    """Create the session for ``spec`` from its verified local file, with ``threads`` intra-op
+    threads; a spec with a partner model gets ``partner``, or a session of its own for it."""
     import onnxruntime as ort
 
     path = verify_model(model_dir, spec)
+    if spec.partner is not None and partner is None:
+        partner = load_session(model_dir, threads, spec.partner, arena=arena)
     opts = session_options(threads, arena)
     inner = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
-    return MattingSession(spec=spec, inner_session=inner, input_name=inner.get_inputs()[0].name)
+    return MattingSession(
+        spec=spec,
+        inner_session=inner,
+        input_name=inner.get_inputs()[0].name,
+        partner=partner if spec.partner is not None else None,
+    )
 
 
 def load_rembg_session(model_dir: str, threads: int, spec: ModelSpec = U2NETP) -> BaseSession:

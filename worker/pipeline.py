@@ -19,6 +19,7 @@ from PIL import Image
 from shared.output_params import OutputSpec
 from shared.task_types import ENHANCED, MATTING, TEMPLATES, WHITE_BG
 from worker import outputs
+from worker.holes import open_holes
 from worker.imaging import encode_png
 from worker.matting import MattingSession, ModelSpec
 from worker.refine import refine_alpha
@@ -71,13 +72,15 @@ def run_basic_clean(
     on_stage: StageCallback | None = None,
     compress_level: int = PNG_LEVEL,
     refine: bool = True,
+    holes: bool = True,
     output: OutputSpec | None = None,
 ) -> list[tuple[str, bytes]]:
     """Run basic_clean on a decoded RGB/RGBA image; return ``[(filename, png_bytes)]`` in order.
 
     ``session``: a `worker.matting.MattingSession` (u2netp from `load_session`, or the HD model
-    from `load_session(..., U2NET)`). ``refine``: fit the mask to the photo's edges (worker/refine.py); off
-    only to measure what it adds. ``output`` asks for marketplace-ready images (size, fill, format,
+    from `load_session(..., U2NET)`). ``refine``: fit the mask to the photo's edges (worker/refine.py), after
+    cutting out the holes the model filled (worker/holes.py, unless ``holes`` is false); both
+    are off only to measure what they add. ``output`` asks for marketplace-ready images (size, fill, format,
     background, shadow: worker.outputs) instead of the PNGs at the input's size; the file names
     then follow its format.
     """
@@ -92,7 +95,7 @@ def run_basic_clean(
     rgb, input_alpha = _split(image)
     alpha = predict_alpha(session, rgb)
     if refine:
-        alpha = refine_alpha(rgb, alpha)
+        alpha = refine_alpha(rgb, open_holes(rgb, alpha) if holes else alpha)
     if input_alpha is not None:
         # An already transparent upload keeps its transparency.
         np.minimum(alpha, input_alpha, out=alpha)
@@ -133,22 +136,34 @@ def predict_alpha(session: MattingSession, rgb: np.ndarray) -> np.ndarray:
 
     Same steps as rembg's U2netpSession.predict, with OpenCV resizes instead of Pillow's
     Lanczos (several times faster at full size), and by default a sharper thumbnail
-    (`model_input`). Only the model-sized input is ever float: nothing full-size is.
+    (`model_input`). Only the model-sized input is ever float: nothing full-size is. A session
+    with a partner model (HD) gives the geometric mean of both models' masks.
     """
+    pred = _model_mask(session, rgb)
+    if session.partner is not None:
+        other = _model_mask(session.partner, rgb)
+        if other.shape != pred.shape:
+            other = cv2.resize(other, pred.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        pred = np.sqrt(pred * other)
+    mask = (pred * 255).astype(np.uint8)
+    h, w = rgb.shape[:2]
+    alpha = cv2.resize(mask, (w, h), interpolation=cv2.INTER_CUBIC)
+    alpha[alpha < ALPHA_FLOOR] = 0
+    return alpha
+
+
+def _model_mask(session: MattingSession, rgb: np.ndarray) -> np.ndarray:
+    """One model's mask (0..1) at its input size: of the thumbnail, or the mean of the
+    thumbnail's and its mirror image's (``spec.mirror_average``)."""
     spec = session.spec
-    small = model_input(rgb, spec)
-    x = small.astype(np.float32)
+    x = model_input(rgb, spec).astype(np.float32)
     x /= max(float(x.max()), 1e-6)
     x -= np.array(spec.mean, np.float32)
     x /= np.array(spec.std, np.float32)
     pred = _normalised_prediction(session, x)
     if spec.mirror_average:
         pred = (pred + _normalised_prediction(session, x[:, ::-1])[:, ::-1]) / 2
-    mask = (pred * 255).astype(np.uint8)
-    h, w = rgb.shape[:2]
-    alpha = cv2.resize(mask, (w, h), interpolation=cv2.INTER_CUBIC)
-    alpha[alpha < ALPHA_FLOOR] = 0
-    return alpha
+    return pred
 
 
 def _normalised_prediction(session: MattingSession, x: np.ndarray) -> np.ndarray:

@@ -41,8 +41,11 @@ def inference_threads() -> int:
 @functools.cache
 def _session(spec: ModelSpec) -> MattingSession:
     """The process's session for `spec`, loaded once, on first use if it was not preloaded."""
+    partner = _session(spec.partner) if spec.partner is not None else None  # shared, not loaded twice
     started, threads = time.monotonic(), inference_threads()
-    session = load_session(settings().MODEL_DIR, threads, spec, arena=settings().INFERENCE_ARENA)
+    session = load_session(
+        settings().MODEL_DIR, threads, spec, arena=settings().INFERENCE_ARENA, partner=partner
+    )
     log.info("%s loaded in %.2f s (%d threads)", spec.label, time.monotonic() - started, threads)
     return session
 
@@ -53,7 +56,8 @@ def matting_session() -> MattingSession:
 
 
 def hd_session() -> MattingSession:
-    """The HD (u2net) session; only processes serving the HD queue load it."""
+    """The HD (u2net) session, with u2netp as its partner; only processes serving the HD queue
+    load u2net."""
     return _session(U2NET)
 
 

@@ -120,3 +120,21 @@ def test_onnxruntime_arena_is_off_unless_asked_for():
         load_session(MODEL_DIR, 1, arena=True).inner_session.get_session_options().enable_cpu_mem_arena
         is True
     )
+
+
+def test_hd_mask_is_the_geometric_mean_of_u2net_and_u2netp():
+    """HD's partner model: a pixel is product only where both u2net and u2netp say so."""
+    from worker.matting import U2NET
+
+    hd = load_session(MODEL_DIR, 2, U2NET)
+    assert hd.partner is not None and hd.partner.spec == U2NETP
+    rgb = np.asarray(product_photo((900, 700), seed=5, color=(200, 60, 40)))
+    combined = predict_alpha(hd, rgb).astype(np.float32)
+    u2net = predict_alpha(dataclasses.replace(hd, partner=None), rgb).astype(np.float32)
+    u2netp = predict_alpha(hd.partner, rgb).astype(np.float32)
+    # the mean is taken at the models' 320 px, before scaling up: equal up to the resampling
+    assert np.abs(combined - np.sqrt(u2net * u2netp)).mean() < 1.5
+    assert iou(combined, np.sqrt(u2net * u2netp)) >= 0.99
+    # product (≥ 0.5) needs both models: sqrt(a·b) ≥ 128 means each of a, b ≥ 64, less resampling slack
+    product = combined >= 128
+    assert product.sum() > 10000 and ((u2net[product] >= 48) & (u2netp[product] >= 48)).all()
