@@ -53,7 +53,8 @@ class ModelSpec:
     pixel is product only where both models say so: on for u2net, with u2netp as the partner.
     Each model alone keeps things the other drops (u2net: pieces of a cluttered backdrop;
     u2netp: haze around fur, a second object), and the two rarely make the same mistake
-    (HD: 0.75x -> 0.53x rembg-u2netp SAD for one u2netp pass, ~0.1 s; docs/QUALITY.md)."""
+    (HD, both with the hole step: 0.75x -> 0.53x rembg-u2netp SAD, for one u2netp pass of
+    ~0.1-0.5 s; docs/QUALITY.md)."""
 
 
 U2NETP = ModelSpec(filename="u2netp.onnx", md5="8e83ca70e441ab06c318d82300c84806")
