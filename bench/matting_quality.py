@@ -217,9 +217,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pictures", metavar="DIR", help="write edge crops of the hardest five images")
     parser.add_argument("--runs", type=int, default=15, help="timed 2000×2000 runs (0 skips timing)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--camera",
+        action="store_true",
+        help="degrade the composites like a camera upload (sensor noise σ = NOISE, JPEG at "
+        "JPEG_QUALITY) before every method sees them; the truth is unchanged",
+    )
     args = parser.parse_args(argv)
 
     samples = build()
+    if args.camera:
+        samples = [camera(s, seed) for seed, s in enumerate(samples)]
     compared = methods(args.threads)
     # column → one entry per sample, columns in the order of the first sample's outputs
     results: dict[str, list[Scores]] = defaultdict(list)
@@ -312,6 +320,25 @@ def main(argv: list[str] | None = None) -> None:
     if args.pictures:
         _pictures(args.pictures, samples, results, outputs)
     record("matting_quality", figures)
+
+
+NOISE = 2.0
+"""Sensor noise (σ, RGB 0..255) that ``--camera`` adds: a well-lit studio shot."""
+
+JPEG_QUALITY = 85
+"""JPEG quality ``--camera`` re-encodes at: what phones and marketplace uploads use."""
+
+
+def camera(sample: Sample, seed: int) -> Sample:
+    """The sample as a camera would deliver it: Gaussian sensor noise, then a JPEG round trip."""
+    noisy = sample.image + np.random.default_rng(seed).normal(0, NOISE, sample.image.shape)
+    rgb = np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
+    ok, jpeg = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+    )
+    assert ok
+    decoded = cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return dataclasses.replace(sample, image=decoded)
 
 
 def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
