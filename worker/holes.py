@@ -18,8 +18,9 @@ backdrop, so its colour is the colour the backdrop would have at that spot.
 3. **Only enclosed holes with a thin wall are cut.** A region is cut only if it is enclosed
    by the product (it does not touch the background that reaches the frame's border, nor the
    backdrop-coloured halo attached to it), is at least MIN_AREA of the frame, and its wall,
-   the product between it and the outside, is at most MAX_WALL of the photo's longer side
-   (a ring's band, a handle). This is what keeps a product's own backdrop-coloured parts: a
+   the product between it and the nearest background (outside, or the part of a hole the
+   model did leave open), is at most MAX_WALL of the photo's longer side (a ring's band, a
+   handle). This is what keeps a product's own backdrop-coloured parts: a
    white shirt on a white sweep touches the outside, and a white label on a dark box lies
    deeper inside the product than a handle's width. What it cannot tell apart is a
    backdrop-coloured patch within MAX_WALL of the product's outline (docs/QUALITY.md).
@@ -93,7 +94,7 @@ def open_holes(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     outside = _reaching_border(background)
     touching = np.unique(labels[(cv2.dilate(outside, square) > 0) & (candidates > 0)])
     outside |= np.isin(labels, touching[touching > 0]).astype(np.uint8)
-    wall = cv2.distanceTransform(1 - outside, cv2.DIST_L2, 3)
+    wall = cv2.distanceTransform(1 - (outside | background), cv2.DIST_L2, 3)
     cut = np.zeros_like(candidates)
     for label in range(1, count):
         region = labels == label
