@@ -436,7 +436,7 @@ def _pictures(folder: str, samples: list[Sample], results, outputs) -> None:
                 alpha, colour = (s.alpha, s.foreground) if col == "truth" else outputs[col][i]
                 crop = colour[y : y + 96, x : x + 96], alpha[y : y + 96, x : x + 96]
                 tiles.append(_checker_tile(*crop, f"{col} on black" if dark else col, dark))
-            rows.append(np.hstack([np.pad(t, ((0, 0), (0, 6), (0, 0)), constant_values=255) for t in tiles]))
+            rows.append(_strip(tiles))
         strip = np.vstack(rows)
         path = os.path.join(folder, f"{rank + 1}-{s.name}.png")
         cv2.imwrite(path, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
@@ -461,10 +461,15 @@ def _hole_pictures(folder: str, samples: list[Sample], results, outputs) -> None
         for col in HOLE_COLUMNS:
             alpha, colour = (s.alpha, s.foreground) if col == "truth" else outputs[col][i]
             tiles.append(_checker_tile(small(colour), small(alpha), col, zoom=1))
-        strip = np.hstack([np.pad(t, ((0, 0), (0, 6), (0, 0)), constant_values=255) for t in tiles])
+        strip = _strip(tiles)
         path = os.path.join(folder, f"holes-{s.name}.png")
         cv2.imwrite(path, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
         print(f"wrote {path}")
+
+
+def _strip(tiles: list[np.ndarray]) -> np.ndarray:
+    """Tiles side by side, each followed by a 6 px white gap."""
+    return np.hstack([np.pad(t, ((0, 0), (0, 6), (0, 0)), constant_values=255) for t in tiles])
 
 
 def _worst_crop(pred: np.ndarray, true: np.ndarray, band: np.ndarray, side: int = 96) -> tuple[int, int]:

@@ -6,7 +6,7 @@ inside. No edge refinement can undo that, because the hole is not near an edge o
 On a studio backdrop the photo itself tells the hole apart: what shows through a hole is the
 backdrop, so its colour is the colour the backdrop would have at that spot.
 
-`open_holes` works on a SIDE-px copy of the photo and the model's mask:
+`open_holes` works on a copy of the photo of at most SIDE px and the model's mask:
 
 1. **Backdrop model.** A studio backdrop is a smooth sweep, so a quadratic surface in x and y
    per channel, fitted by least squares to the pixels the model calls background, predicts its
@@ -27,7 +27,7 @@ backdrop, so its colour is the colour the backdrop would have at that spot.
 
 The cut regions are set to 0 in the model's mask before the edge refinement
 (worker/refine.py), which then fits the new inner edges to the photo like the outer ones.
-Measured on the benchmark and pictured in docs/QUALITY.md; about 3 ms per photo.
+Measured on the benchmark and pictured in docs/QUALITY.md; about 5 ms of a 2000 px job.
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from worker.refine import shrink
+
 SIDE = 200
-"""Longer side of the copy the step works on (holes smaller than a pixel here are not looked for)."""
+"""Longest side of the copy the step works on: the photo shrunk by a whole factor (OpenCV's fast
+area path) to at most this, so 100-200 px (holes smaller than a pixel here are not looked for)."""
 
 BACKGROUND = 8
 """Mask values at or below this are the model's background."""
@@ -69,14 +72,12 @@ def open_holes(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``alpha`` (the model's uint8 mask, photo-sized) with filled holes set to 0; unchanged
     when the backdrop is not a smooth sweep or no hole is found."""
     h, w = alpha.shape
-    scale = SIDE / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    mask = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+    small = shrink(rgb, SIDE).astype(np.float32)
+    mask = shrink(alpha, SIDE)
     background = (mask <= BACKGROUND).astype(np.uint8)
     square = np.ones((3, 3), np.uint8)
     sample = cv2.erode(background, square) > 0  # off the mask's blurred rim
-    if sample.sum() < 50 or not background.any() or background.all():
+    if sample.sum() < 50 or background.all():
         return alpha
     distance = np.linalg.norm(small - _backdrop(small, sample), axis=2)
     near = (cv2.dilate(1 - background, np.ones((2 * NEAR + 1,) * 2, np.uint8)) > 0) & sample
@@ -101,7 +102,7 @@ def open_holes(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         if stats[label, cv2.CC_STAT_AREA] < MIN_AREA * candidates.size or outside[region].any():
             continue
         rim = (cv2.dilate(region.astype(np.uint8), square) > 0) & ~region
-        if float(np.median(wall[rim])) <= MAX_WALL * SIDE:
+        if float(np.median(wall[rim])) <= MAX_WALL * max(mask.shape):
             cut[region] = 255
     if not cut.any():
         return alpha
@@ -117,7 +118,7 @@ def _backdrop(small: np.ndarray, sample: np.ndarray) -> np.ndarray:
 
     Solved by its 6×6 normal equations with einsum, not ``np.linalg.lstsq`` or ``@``: those
     wake the BLAS thread pool, whose threads then spin against onnxruntime's and OpenCV's for
-    the rest of the job (+30 ms per photo at 2000 px, measured; the einsum path is ~1 ms).
+    the rest of the job (+38 ms per 2000 px job, measured; this path takes ~3 ms).
     """
     h, w = sample.shape
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)

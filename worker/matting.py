@@ -54,7 +54,7 @@ class ModelSpec:
     Each model alone keeps things the other drops (u2net: pieces of a cluttered backdrop;
     u2netp: haze around fur, a second object), and the two rarely make the same mistake
     (HD, both with the hole step: 0.75x -> 0.53x rembg-u2netp SAD, for one u2netp pass of
-    ~0.1-0.5 s; docs/QUALITY.md)."""
+    ~0.3-0.5 s at 2000 px; docs/QUALITY.md)."""
 
 
 U2NETP = ModelSpec(filename="u2netp.onnx", md5="8e83ca70e441ab06c318d82300c84806")

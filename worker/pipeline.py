@@ -140,11 +140,8 @@ def predict_alpha(session: MattingSession, rgb: np.ndarray) -> np.ndarray:
     with a partner model (HD) gives the geometric mean of both models' masks.
     """
     pred = _model_mask(session, rgb)
-    if session.partner is not None:
-        other = _model_mask(session.partner, rgb)
-        if other.shape != pred.shape:
-            other = cv2.resize(other, pred.shape[::-1], interpolation=cv2.INTER_LINEAR)
-        pred = np.sqrt(pred * other)
+    if session.partner is not None:  # both models see 320×320: their masks line up
+        pred = np.sqrt(pred * _model_mask(session.partner, rgb))
     mask = (pred * 255).astype(np.uint8)
     h, w = rgb.shape[:2]
     alpha = cv2.resize(mask, (w, h), interpolation=cv2.INTER_CUBIC)

@@ -56,9 +56,9 @@ product on a light backdrop got see-through notches where the model was certain.
 def refine_alpha(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """The mask re-fitted to the photo's edges (uint8, same size); interior 255, background 0."""
     h, w = alpha.shape
-    work = _shrink(rgb, WORK_SIDE)
-    guide = _shrink(work, FIT_SIDE).astype(np.float32) / 255
-    mask = _shrink(_shrink(alpha, WORK_SIDE), FIT_SIDE).astype(np.float32) / 255
+    work = shrink(rgb, WORK_SIDE)
+    guide = shrink(work, FIT_SIDE).astype(np.float32) / 255
+    mask = shrink(shrink(alpha, WORK_SIDE), FIT_SIDE).astype(np.float32) / 255
     radius = max(1, round(RADIUS * max(guide.shape[:2])))
     coefficients = _colour_coefficients(guide, mask, radius, EPS)
     size = (work.shape[1], work.shape[0])
@@ -79,7 +79,7 @@ def refine_alpha(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return refined
 
 
-def _shrink(image: np.ndarray, side: int) -> np.ndarray:
+def shrink(image: np.ndarray, side: int) -> np.ndarray:
     """``image`` shrunk by the smallest whole factor that brings its longer side to at most ``side``.
 
     A whole factor keeps OpenCV's INTER_AREA on its fast path (about 100× faster than a
